@@ -1,0 +1,415 @@
+package batch
+
+import "encoding/json"
+
+// Raw is a JSON value natch stores and returns as given but does not act on
+// (yet): container settings, user identities, network configuration and so on.
+type Raw = json.RawMessage
+
+// NameValue is a name/value pair: metadata items and environment settings.
+type NameValue struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// ResourceFile is a file staged onto the node before a task runs.
+type ResourceFile struct {
+	AutoStorageContainerName string `json:"autoStorageContainerName,omitempty"`
+	StorageContainerURL      string `json:"storageContainerUrl,omitempty"`
+	HTTPURL                  string `json:"httpUrl,omitempty"`
+	BlobPrefix               string `json:"blobPrefix,omitempty"`
+	FilePath                 string `json:"filePath,omitempty"`
+	FileMode                 string `json:"fileMode,omitempty"`
+	IdentityReference        Raw    `json:"identityReference,omitempty"`
+}
+
+// OutputFile is a file pattern uploaded after a task ends.
+type OutputFile struct {
+	FilePattern   string                  `json:"filePattern"`
+	Destination   OutputFileDestination   `json:"destination"`
+	UploadOptions OutputFileUploadOptions `json:"uploadOptions"`
+}
+
+// OutputFileDestination is where output files go.
+type OutputFileDestination struct {
+	Container *OutputFileBlobContainerDestination `json:"container,omitempty"`
+}
+
+// OutputFileBlobContainerDestination is a blob container (and path) for output files.
+type OutputFileBlobContainerDestination struct {
+	Path              string      `json:"path,omitempty"`
+	ContainerURL      string      `json:"containerUrl"`
+	IdentityReference Raw         `json:"identityReference,omitempty"`
+	UploadHeaders     []NameValue `json:"uploadHeaders,omitempty"`
+}
+
+// OutputFileUploadOptions says when output files are uploaded.
+type OutputFileUploadOptions struct {
+	UploadCondition string `json:"uploadCondition"` // tasksuccess | taskfailure | taskcompletion
+}
+
+// ApplicationPackageReference names an application package (version optional).
+type ApplicationPackageReference struct {
+	ApplicationID string `json:"applicationId"`
+	Version       string `json:"version,omitempty"`
+}
+
+// TaskConstraints are a task's execution limits.
+type TaskConstraints struct {
+	MaxWallClockTime  *Duration `json:"maxWallClockTime,omitempty"`
+	RetentionTime     *Duration `json:"retentionTime,omitempty"`
+	MaxTaskRetryCount *int      `json:"maxTaskRetryCount,omitempty"`
+}
+
+// JobConstraints are a job's execution limits.
+type JobConstraints struct {
+	MaxWallClockTime  *Duration `json:"maxWallClockTime,omitempty"`
+	MaxTaskRetryCount *int      `json:"maxTaskRetryCount,omitempty"`
+}
+
+// StartTask runs on every node of a pool when it joins.
+type StartTask struct {
+	CommandLine                  string                        `json:"commandLine"`
+	ContainerSettings            Raw                           `json:"containerSettings,omitempty"`
+	ResourceFiles                []ResourceFile                `json:"resourceFiles,omitempty"`
+	EnvironmentSettings          []NameValue                   `json:"environmentSettings,omitempty"`
+	UserIdentity                 Raw                           `json:"userIdentity,omitempty"`
+	MaxTaskRetryCount            *int                          `json:"maxTaskRetryCount,omitempty"`
+	WaitForSuccess               *bool                         `json:"waitForSuccess,omitempty"`
+	ApplicationPackageReferences []ApplicationPackageReference `json:"applicationPackageReferences,omitempty"`
+}
+
+// TaskSchedulingPolicy says how tasks are spread over a pool's nodes.
+type TaskSchedulingPolicy struct {
+	NodeFillType string `json:"nodeFillType"` // spread | pack
+}
+
+// ResizeError is an error that happened while resizing a pool.
+type ResizeError struct {
+	Code    string      `json:"code,omitempty"`
+	Message string      `json:"message,omitempty"`
+	Values  []NameValue `json:"values,omitempty"`
+}
+
+// AutoScaleRun is the result of evaluating an autoscale formula.
+type AutoScaleRun struct {
+	Timestamp Time          `json:"timestamp"`
+	Results   string        `json:"results,omitempty"`
+	Error     *AutoScaleErr `json:"error,omitempty"`
+}
+
+// AutoScaleErr is an autoscale evaluation error.
+type AutoScaleErr struct {
+	Code    string         `json:"code,omitempty"`
+	Message string         `json:"message,omitempty"`
+	Values  []NameValue    `json:"values,omitempty"`
+	Details []AutoScaleErr `json:"details,omitempty"`
+}
+
+// Pool is a pool of compute nodes (CloudPool / PoolAddParameter).
+type Pool struct {
+	ID                            string                        `json:"id"`
+	DisplayName                   string                        `json:"displayName,omitempty"`
+	URL                           string                        `json:"url,omitempty"`
+	ETag                          string                        `json:"eTag,omitempty"`
+	LastModified                  *Time                         `json:"lastModified,omitempty"`
+	CreationTime                  *Time                         `json:"creationTime,omitempty"`
+	State                         string                        `json:"state,omitempty"`
+	StateTransitionTime           *Time                         `json:"stateTransitionTime,omitempty"`
+	AllocationState               string                        `json:"allocationState,omitempty"`
+	AllocationStateTransitionTime *Time                         `json:"allocationStateTransitionTime,omitempty"`
+	VMSize                        string                        `json:"vmSize,omitempty"`
+	CloudServiceConfiguration     Raw                           `json:"cloudServiceConfiguration,omitempty"`
+	VirtualMachineConfiguration   Raw                           `json:"virtualMachineConfiguration,omitempty"`
+	ResizeTimeout                 *Duration                     `json:"resizeTimeout,omitempty"`
+	ResizeErrors                  []ResizeError                 `json:"resizeErrors,omitempty"`
+	CurrentDedicatedNodes         *int                          `json:"currentDedicatedNodes,omitempty"`
+	CurrentLowPriorityNodes       *int                          `json:"currentLowPriorityNodes,omitempty"`
+	TargetDedicatedNodes          *int                          `json:"targetDedicatedNodes,omitempty"`
+	TargetLowPriorityNodes        *int                          `json:"targetLowPriorityNodes,omitempty"`
+	EnableAutoScale               *bool                         `json:"enableAutoScale,omitempty"`
+	AutoScaleFormula              string                        `json:"autoScaleFormula,omitempty"`
+	AutoScaleEvaluationInterval   *Duration                     `json:"autoScaleEvaluationInterval,omitempty"`
+	AutoScaleRun                  *AutoScaleRun                 `json:"autoScaleRun,omitempty"`
+	EnableInterNodeCommunication  *bool                         `json:"enableInterNodeCommunication,omitempty"`
+	NetworkConfiguration          Raw                           `json:"networkConfiguration,omitempty"`
+	StartTask                     *StartTask                    `json:"startTask,omitempty"`
+	CertificateReferences         Raw                           `json:"certificateReferences,omitempty"`
+	ApplicationPackageReferences  []ApplicationPackageReference `json:"applicationPackageReferences,omitempty"`
+	ApplicationLicenses           Raw                           `json:"applicationLicenses,omitempty"`
+	TaskSlotsPerNode              *int                          `json:"taskSlotsPerNode,omitempty"`
+	TaskSchedulingPolicy          *TaskSchedulingPolicy         `json:"taskSchedulingPolicy,omitempty"`
+	UserAccounts                  Raw                           `json:"userAccounts,omitempty"`
+	Metadata                      []NameValue                   `json:"metadata,omitempty"`
+	Stats                         Raw                           `json:"stats,omitempty"`
+	MountConfiguration            Raw                           `json:"mountConfiguration,omitempty"`
+	Identity                      Raw                           `json:"identity,omitempty"`
+	TargetNodeCommunicationMode   string                        `json:"targetNodeCommunicationMode,omitempty"`
+	CurrentNodeCommunicationMode  string                        `json:"currentNodeCommunicationMode,omitempty"`
+}
+
+// PoolResize is the body of pool resize.
+type PoolResize struct {
+	TargetDedicatedNodes   *int      `json:"targetDedicatedNodes,omitempty"`
+	TargetLowPriorityNodes *int      `json:"targetLowPriorityNodes,omitempty"`
+	ResizeTimeout          *Duration `json:"resizeTimeout,omitempty"`
+	NodeDeallocationOption string    `json:"nodeDeallocationOption,omitempty"`
+}
+
+// PoolInformation says which pool a job runs on.
+type PoolInformation struct {
+	PoolID                string `json:"poolId,omitempty"`
+	AutoPoolSpecification Raw    `json:"autoPoolSpecification,omitempty"`
+}
+
+// JobExecutionInformation is a job's execution state.
+type JobExecutionInformation struct {
+	StartTime       *Time  `json:"startTime,omitempty"`
+	EndTime         *Time  `json:"endTime,omitempty"`
+	PoolID          string `json:"poolId,omitempty"`
+	SchedulingError Raw    `json:"schedulingError,omitempty"`
+	TerminateReason string `json:"terminateReason,omitempty"`
+}
+
+// Job is a job (CloudJob / JobAddParameter).
+type Job struct {
+	ID                          string                   `json:"id"`
+	DisplayName                 string                   `json:"displayName,omitempty"`
+	UsesTaskDependencies        *bool                    `json:"usesTaskDependencies,omitempty"`
+	URL                         string                   `json:"url,omitempty"`
+	ETag                        string                   `json:"eTag,omitempty"`
+	LastModified                *Time                    `json:"lastModified,omitempty"`
+	CreationTime                *Time                    `json:"creationTime,omitempty"`
+	State                       string                   `json:"state,omitempty"`
+	StateTransitionTime         *Time                    `json:"stateTransitionTime,omitempty"`
+	PreviousState               string                   `json:"previousState,omitempty"`
+	PreviousStateTransitionTime *Time                    `json:"previousStateTransitionTime,omitempty"`
+	Priority                    *int                     `json:"priority,omitempty"`
+	AllowTaskPreemption         *bool                    `json:"allowTaskPreemption,omitempty"`
+	MaxParallelTasks            *int                     `json:"maxParallelTasks,omitempty"`
+	Constraints                 *JobConstraints          `json:"constraints,omitempty"`
+	JobManagerTask              Raw                      `json:"jobManagerTask,omitempty"`
+	JobPreparationTask          Raw                      `json:"jobPreparationTask,omitempty"`
+	JobReleaseTask              Raw                      `json:"jobReleaseTask,omitempty"`
+	CommonEnvironmentSettings   []NameValue              `json:"commonEnvironmentSettings,omitempty"`
+	PoolInfo                    *PoolInformation         `json:"poolInfo,omitempty"`
+	OnAllTasksComplete          string                   `json:"onAllTasksComplete,omitempty"`
+	OnTaskFailure               string                   `json:"onTaskFailure,omitempty"`
+	NetworkConfiguration        Raw                      `json:"networkConfiguration,omitempty"`
+	Metadata                    []NameValue              `json:"metadata,omitempty"`
+	ExecutionInfo               *JobExecutionInformation `json:"executionInfo,omitempty"`
+	Stats                       Raw                      `json:"stats,omitempty"`
+}
+
+// JobTerminate is the optional body of job terminate.
+type JobTerminate struct {
+	TerminateReason string `json:"terminateReason,omitempty"`
+}
+
+// TaskFailureInformation says why a task failed.
+type TaskFailureInformation struct {
+	Category string      `json:"category"` // usererror | servererror
+	Code     string      `json:"code,omitempty"`
+	Message  string      `json:"message,omitempty"`
+	Details  []NameValue `json:"details,omitempty"`
+}
+
+// TaskExecutionInformation is a task's execution state.
+type TaskExecutionInformation struct {
+	StartTime       *Time                   `json:"startTime,omitempty"`
+	EndTime         *Time                   `json:"endTime,omitempty"`
+	ExitCode        *int                    `json:"exitCode,omitempty"`
+	ContainerInfo   Raw                     `json:"containerInfo,omitempty"`
+	FailureInfo     *TaskFailureInformation `json:"failureInfo,omitempty"`
+	RetryCount      int                     `json:"retryCount"`
+	LastRetryTime   *Time                   `json:"lastRetryTime,omitempty"`
+	RequeueCount    int                     `json:"requeueCount"`
+	LastRequeueTime *Time                   `json:"lastRequeueTime,omitempty"`
+	Result          string                  `json:"result,omitempty"` // success | failure
+}
+
+// ComputeNodeInformation says where a task ran.
+type ComputeNodeInformation struct {
+	AffinityID           string `json:"affinityId,omitempty"`
+	NodeURL              string `json:"nodeUrl,omitempty"`
+	PoolID               string `json:"poolId,omitempty"`
+	NodeID               string `json:"nodeId,omitempty"`
+	TaskRootDirectory    string `json:"taskRootDirectory,omitempty"`
+	TaskRootDirectoryURL string `json:"taskRootDirectoryUrl,omitempty"`
+}
+
+// Task is a task (CloudTask / TaskAddParameter).
+type Task struct {
+	ID                           string                        `json:"id"`
+	DisplayName                  string                        `json:"displayName,omitempty"`
+	URL                          string                        `json:"url,omitempty"`
+	ETag                         string                        `json:"eTag,omitempty"`
+	LastModified                 *Time                         `json:"lastModified,omitempty"`
+	CreationTime                 *Time                         `json:"creationTime,omitempty"`
+	ExitConditions               Raw                           `json:"exitConditions,omitempty"`
+	State                        string                        `json:"state,omitempty"`
+	StateTransitionTime          *Time                         `json:"stateTransitionTime,omitempty"`
+	PreviousState                string                        `json:"previousState,omitempty"`
+	PreviousStateTransitionTime  *Time                         `json:"previousStateTransitionTime,omitempty"`
+	CommandLine                  string                        `json:"commandLine"`
+	ContainerSettings            Raw                           `json:"containerSettings,omitempty"`
+	ResourceFiles                []ResourceFile                `json:"resourceFiles,omitempty"`
+	OutputFiles                  []OutputFile                  `json:"outputFiles,omitempty"`
+	EnvironmentSettings          []NameValue                   `json:"environmentSettings,omitempty"`
+	AffinityInfo                 Raw                           `json:"affinityInfo,omitempty"`
+	Constraints                  *TaskConstraints              `json:"constraints,omitempty"`
+	RequiredSlots                *int                          `json:"requiredSlots,omitempty"`
+	UserIdentity                 Raw                           `json:"userIdentity,omitempty"`
+	ExecutionInfo                *TaskExecutionInformation     `json:"executionInfo,omitempty"`
+	NodeInfo                     *ComputeNodeInformation       `json:"nodeInfo,omitempty"`
+	MultiInstanceSettings        Raw                           `json:"multiInstanceSettings,omitempty"`
+	Stats                        Raw                           `json:"stats,omitempty"`
+	DependsOn                    Raw                           `json:"dependsOn,omitempty"`
+	ApplicationPackageReferences []ApplicationPackageReference `json:"applicationPackageReferences,omitempty"`
+	AuthenticationTokenSettings  Raw                           `json:"authenticationTokenSettings,omitempty"`
+}
+
+// TaskAddCollection is the body of addtaskcollection.
+type TaskAddCollection struct {
+	Value []json.RawMessage `json:"value"`
+}
+
+// TaskAddResult is one task's outcome in addtaskcollection.
+type TaskAddResult struct {
+	Status       string     `json:"status"` // success | clienterror | servererror
+	TaskID       string     `json:"taskId"`
+	ETag         string     `json:"eTag,omitempty"`
+	LastModified *Time      `json:"lastModified,omitempty"`
+	Location     string     `json:"location,omitempty"`
+	Error        *WireError `json:"error,omitempty"`
+}
+
+// TaskCounts are a job's task counts by state.
+type TaskCounts struct {
+	Active    int `json:"active"`
+	Running   int `json:"running"`
+	Completed int `json:"completed"`
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+}
+
+// TaskCountsResult is the body of job taskcounts.
+type TaskCountsResult struct {
+	TaskCounts     TaskCounts `json:"taskCounts"`
+	TaskSlotCounts TaskCounts `json:"taskSlotCounts"`
+}
+
+// TaskInformation is a recent task of a compute node.
+type TaskInformation struct {
+	TaskURL       string                    `json:"taskUrl,omitempty"`
+	JobID         string                    `json:"jobId,omitempty"`
+	TaskID        string                    `json:"taskId,omitempty"`
+	SubtaskID     *int                      `json:"subtaskId,omitempty"`
+	TaskState     string                    `json:"taskState"`
+	ExecutionInfo *TaskExecutionInformation `json:"executionInfo,omitempty"`
+}
+
+// StartTaskInformation is the state of a node's start task.
+type StartTaskInformation struct {
+	State         string                  `json:"state"` // running | completed
+	StartTime     *Time                   `json:"startTime,omitempty"`
+	EndTime       *Time                   `json:"endTime,omitempty"`
+	ExitCode      *int                    `json:"exitCode,omitempty"`
+	FailureInfo   *TaskFailureInformation `json:"failureInfo,omitempty"`
+	RetryCount    int                     `json:"retryCount"`
+	LastRetryTime *Time                   `json:"lastRetryTime,omitempty"`
+	Result        string                  `json:"result,omitempty"`
+}
+
+// NodeAgentInformation describes the node agent.
+type NodeAgentInformation struct {
+	Version        string `json:"version"`
+	LastUpdateTime Time   `json:"lastUpdateTime"`
+}
+
+// ComputeNodeError is an error reported by a node.
+type ComputeNodeError struct {
+	Code         string      `json:"code,omitempty"`
+	Message      string      `json:"message,omitempty"`
+	ErrorDetails []NameValue `json:"errorDetails,omitempty"`
+}
+
+// ComputeNode is a compute node: a natch worker agent.
+type ComputeNode struct {
+	ID                    string                `json:"id"`
+	URL                   string                `json:"url,omitempty"`
+	State                 string                `json:"state"`
+	SchedulingState       string                `json:"schedulingState,omitempty"`
+	StateTransitionTime   *Time                 `json:"stateTransitionTime,omitempty"`
+	LastBootTime          *Time                 `json:"lastBootTime,omitempty"`
+	AllocationTime        *Time                 `json:"allocationTime,omitempty"`
+	IPAddress             string                `json:"ipAddress,omitempty"`
+	AffinityID            string                `json:"affinityId,omitempty"`
+	VMSize                string                `json:"vmSize,omitempty"`
+	TotalTasksRun         int                   `json:"totalTasksRun"`
+	RunningTasksCount     int                   `json:"runningTasksCount"`
+	RunningTaskSlotsCount int                   `json:"runningTaskSlotsCount"`
+	TotalTasksSucceeded   int                   `json:"totalTasksSucceeded"`
+	RecentTasks           []TaskInformation     `json:"recentTasks,omitempty"`
+	StartTask             *StartTask            `json:"startTask,omitempty"`
+	StartTaskInfo         *StartTaskInformation `json:"startTaskInfo,omitempty"`
+	Errors                []ComputeNodeError    `json:"errors,omitempty"`
+	IsDedicated           bool                  `json:"isDedicated"`
+	NodeAgentInfo         *NodeAgentInformation `json:"nodeAgentInfo,omitempty"`
+}
+
+// WireError is the JSON body of an API error (BatchError).
+type WireError struct {
+	Metadata string      `json:"odata.metadata,omitempty"`
+	Code     string      `json:"code"`
+	Message  WireMessage `json:"message"`
+	Values   []KV        `json:"values,omitempty"`
+}
+
+// WireMessage is the message of a BatchError.
+type WireMessage struct {
+	Lang  string `json:"lang"`
+	Value string `json:"value"`
+}
+
+// States and enum values natch uses.
+const (
+	PoolActive   = "active"
+	PoolDeleting = "deleting"
+
+	AllocSteady   = "steady"
+	AllocResizing = "resizing"
+	AllocStopping = "stopping"
+
+	JobActive      = "active"
+	JobDisabling   = "disabling"
+	JobDisabled    = "disabled"
+	JobEnabling    = "enabling"
+	JobTerminating = "terminating"
+	JobCompleted   = "completed"
+	JobDeleting    = "deleting"
+
+	TaskActive    = "active"
+	TaskPreparing = "preparing"
+	TaskRunning   = "running"
+	TaskCompleted = "completed"
+
+	NodeCreating  = "creating"
+	NodeStarting  = "starting"
+	NodeIdle      = "idle"
+	NodeRunning   = "running"
+	NodeOffline   = "offline"
+	NodeLeaving   = "leavingpool"
+	NodeUnusable  = "unusable"
+	NodeUnknown   = "unknown"
+	NodePreempted = "preempted"
+
+	ResultSuccess = "success"
+	ResultFailure = "failure"
+
+	CategoryUser   = "usererror"
+	CategoryServer = "servererror"
+
+	OnAllTasksNoAction  = "noaction"
+	OnAllTasksTerminate = "terminatejob"
+)

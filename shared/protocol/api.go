@@ -1,0 +1,32 @@
+package protocol
+
+import (
+	"encoding/json"
+	"net/url"
+)
+
+// APIRequest is the body of a NATS API request on
+// topology.APISubject(account, op). Path parameters of the REST route go in
+// the named fields, the REST body in Body, and OData options in Query.
+//
+// Operation names follow the SDK's: "pool.add", "pool.get", "pool.list",
+// "pool.delete", "pool.resize", "node.list", "node.get", "job.add", "job.get",
+// "job.list", "job.delete", "job.terminate", "job.taskcounts", "task.add",
+// "task.addcollection", "task.get", "task.list", "task.delete",
+// "task.terminate", "task.submiterrors".
+type APIRequest struct {
+	PoolID string          `json:"poolId,omitempty"`
+	NodeID string          `json:"nodeId,omitempty"`
+	JobID  string          `json:"jobId,omitempty"`
+	TaskID string          `json:"taskId,omitempty"`
+	Query  url.Values      `json:"query,omitempty"`
+	Body   json.RawMessage `json:"body,omitempty"`
+}
+
+// APIResponse is the reply to a NATS API request: the HTTP status the REST
+// API would give and its JSON body (an entity, a list {"value":[…]}, or a
+// BatchError when Status ≥ 400).
+type APIResponse struct {
+	Status int             `json:"status"`
+	Body   json.RawMessage `json:"body,omitempty"`
+}

@@ -1,0 +1,111 @@
+// Package protocol holds the messages natch's components exchange over
+// JetStream: the ready-task message a worker pulls from its pool's consumer,
+// the task events a worker publishes back, the node record a worker keeps in
+// the nodes bucket, and the commands the dispatcher sends to a node.
+//
+// Every event carries (task, attempt, delivery, node) so that the dispatcher
+// can apply it twice and change nothing the second time.
+package protocol
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/natch-io/natch/shared/batch"
+)
+
+// TaskMessage is a ready task, published to topology.TaskSubject. It carries
+// everything a worker needs to run the task, so the worker reads no state.
+type TaskMessage struct {
+	Account string `json:"account"`
+	PoolID  string `json:"poolId"`
+	JobID   string `json:"jobId"`
+	// Attempt is 0 for the first run and grows by one for each retry after a
+	// non-zero exit. Requeues (redeliveries) keep the attempt.
+	Attempt int `json:"attempt"`
+	// Task is the task as added (ids, command line, environment, constraints).
+	Task batch.Task `json:"task"`
+	// JobEnvironment is the job's commonEnvironmentSettings.
+	JobEnvironment []batch.NameValue `json:"jobEnvironment,omitempty"`
+}
+
+// MsgID is the Nats-Msg-Id of a ready-task message: publishing the same
+// attempt twice within the stream's duplicate window stores it once.
+func (m *TaskMessage) MsgID() string {
+	return m.Account + "/" + batch.Key(m.JobID) + "/" + batch.Key(m.Task.ID) + "/" + strconv.Itoa(m.Attempt)
+}
+
+// Event types.
+const (
+	EventRunning   = "running"   // the process started
+	EventCompleted = "completed" // the attempt ended (any exit code, or a failure before start)
+	EventRequeued  = "requeued"  // the worker gave the task back (shutdown): not the task's fault
+)
+
+// TaskEvent is a worker's report on one attempt of a task, published to
+// topology.EventSubject.
+type TaskEvent struct {
+	Type    string `json:"type"`
+	Account string `json:"account"`
+	JobID   string `json:"jobId"`
+	TaskID  string `json:"taskId"`
+	PoolID  string `json:"poolId"`
+	NodeID  string `json:"nodeId"`
+	Attempt int    `json:"attempt"`
+	// Delivery is the JetStream delivery count of the task message: above 1
+	// the task was requeued (a node died or gave it back) that many times less one.
+	Delivery    int                           `json:"delivery"`
+	StartTime   time.Time                     `json:"startTime,omitzero"`
+	EndTime     time.Time                     `json:"endTime,omitzero"`
+	ExitCode    *int                          `json:"exitCode,omitempty"`
+	FailureInfo *batch.TaskFailureInformation `json:"failureInfo,omitempty"`
+	// TaskRootDir is the task directory on the node (holds wd/, stdout.txt, stderr.txt).
+	TaskRootDir string `json:"taskRootDir,omitempty"`
+}
+
+// MsgID is the Nats-Msg-Id of an event, so a retried publish is stored once.
+func (e *TaskEvent) MsgID() string {
+	return e.Type + "/" + e.Account + "/" + batch.Key(e.JobID) + "/" + batch.Key(e.TaskID) + "/" +
+		strconv.Itoa(e.Attempt) + "/" + strconv.Itoa(e.Delivery)
+}
+
+// NodeRecord is a compute node as stored in the nodes bucket. The worker
+// creates it and heartbeats it; the dispatcher marks it offline when the
+// heartbeats stop; the scaler removes it when the node leaves the pool.
+type NodeRecord struct {
+	batch.ComputeNode
+	Account string `json:"account"`
+	PoolID  string `json:"poolId"`
+	// Heartbeat is when the worker last reported; LastSeen of a live node.
+	Heartbeat time.Time `json:"heartbeat"`
+	// Slots is the node's task slots (the pool's taskSlotsPerNode).
+	Slots int `json:"slots"`
+	// RootDir is AZ_BATCH_NODE_ROOT_DIR on the node.
+	RootDir string `json:"rootDir,omitempty"`
+	// RunningTasks are the tasks the node is running, "job/task".
+	RunningTasks []string `json:"runningTasks,omitempty"`
+}
+
+// Node commands (subjects topology.NodeSubject(account, node, command)).
+const (
+	CmdTerminateTask = "terminate" // body TerminateTask, reply empty or an error text
+)
+
+// TerminateTask asks a node to kill a task's process.
+type TerminateTask struct {
+	JobID   string `json:"jobId"`
+	TaskID  string `json:"taskId"`
+	Attempt int    `json:"attempt"`
+	// Reason goes into the task's failureInfo (TaskEnded message).
+	Reason string `json:"reason,omitempty"`
+}
+
+// Failure codes natch sets on tasks.
+const (
+	CodeTaskEnded         = "TaskEnded"
+	CodeCommandLaunch     = "CommandLaunchFailed"
+	CodeProgramNotFound   = "CommandProgramNotFound"
+	CodeMaxWallClock      = "MaxWallClockTimeExpiry"
+	CodeResourceDirCreate = "ResourceDirectoryCreateFailed"
+	CodeTaskLost          = "TaskLost"
+)

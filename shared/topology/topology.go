@@ -1,0 +1,209 @@
+// Package topology names natch's NATS subjects, JetStream streams, consumers
+// and KV buckets, and creates them. Every component builds subjects through
+// these functions so that producers and consumers always agree.
+//
+//	natch.api.<account>.<operation>                   NATS API (request/reply)
+//	natch.submit.<account>.<job>                      stream NATCH_SUBMIT: fast-path task adds
+//	natch.tasks.<account>.<pool>.<job>.<task>         stream NATCH_TASKS: ready tasks, one consumer per pool
+//	natch.events.<account>.<job>.<task>               stream NATCH_EVENTS: task events from workers
+//	natch.node.<account>.<node>.<command>             node commands (request/reply, core NATS)
+//
+// Job, pool, task and node tokens are storage keys (lower-cased ids, see
+// batch.Key); account names are lower case already.
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names.
+const (
+	TasksStream  = "NATCH_TASKS"
+	EventsStream = "NATCH_EVENTS"
+	SubmitStream = "NATCH_SUBMIT"
+)
+
+// KV bucket names.
+const (
+	AccountsBucket     = "natch-accounts"
+	PoolsBucket        = "natch-pools"
+	JobsBucket         = "natch-jobs"
+	TasksBucket        = "natch-tasks"
+	NodesBucket        = "natch-nodes"
+	CountsBucket       = "natch-counts"
+	SubmitErrorsBucket = "natch-submit-errors"
+)
+
+// Consumer names of the dispatcher.
+const (
+	EventsConsumer = "dispatcher-events"
+	SubmitConsumer = "dispatcher-submit"
+)
+
+// SubmitErrorTTL is how long a failed fast-path add stays visible.
+const SubmitErrorTTL = 7 * 24 * time.Hour
+
+// TaskSubject is where a ready task of a pool is published.
+func TaskSubject(account, pool, job, task string) string {
+	return "natch.tasks." + account + "." + pool + "." + job + "." + task
+}
+
+// PoolTasksFilter matches every ready task of a pool.
+func PoolTasksFilter(account, pool string) string { return "natch.tasks." + account + "." + pool + ".>" }
+
+// JobTasksFilter matches every ready task of a job in a pool.
+func JobTasksFilter(account, pool, job string) string {
+	return "natch.tasks." + account + "." + pool + "." + job + ".>"
+}
+
+// PoolConsumer is the durable name of a pool's pull consumer.
+func PoolConsumer(account, pool string) string { return "pool_" + account + "_" + pool }
+
+// EventSubject is where a worker reports a task's progress.
+func EventSubject(account, job, task string) string {
+	return "natch.events." + account + "." + job + "." + task
+}
+
+// SubmitSubject is where submitters publish tasks to add to a job
+// (Nats-Msg-Id = task id).
+func SubmitSubject(account, job string) string { return "natch.submit." + account + "." + job }
+
+// APISubject is the NATS API subject of an operation.
+func APISubject(account, op string) string { return "natch.api." + account + "." + op }
+
+// APIFilter matches every NATS API operation of every account.
+const APIFilter = "natch.api.*.*"
+
+// NodeSubject is the subject of a command to a node.
+func NodeSubject(account, node, command string) string {
+	return "natch.node." + account + "." + node + "." + command
+}
+
+// TaskKey is a task's key in the tasks bucket.
+func TaskKey(account, job, task string) string { return account + "." + job + "." + task }
+
+// JobTaskKeys matches every task key of a job.
+func JobTaskKeys(account, job string) string { return account + "." + job + ".*" }
+
+// JobKey is a job's key in the jobs and counts buckets.
+func JobKey(account, job string) string { return account + "." + job }
+
+// PoolKey is a pool's key in the pools bucket.
+func PoolKey(account, pool string) string { return account + "." + pool }
+
+// NodeKey is a node's key in the nodes bucket.
+func NodeKey(account, pool, node string) string { return account + "." + pool + "." + node }
+
+// PoolNodeKeys matches every node key of a pool.
+func PoolNodeKeys(account, pool string) string { return account + "." + pool + ".*" }
+
+// Options tune the storage natch creates.
+type Options struct {
+	Replicas int           // stream and bucket replicas; defaults to 1 (use 3 on a cluster)
+	Memory   bool          // memory storage instead of file storage (tests)
+	AckWait  time.Duration // how long a worker may hold a task without a progress ack; defaults to 30s
+}
+
+func (o Options) withDefaults() Options {
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.AckWait == 0 {
+		o.AckWait = 30 * time.Second
+	}
+	return o
+}
+
+func (o Options) storage() jetstream.StorageType {
+	if o.Memory {
+		return jetstream.MemoryStorage
+	}
+	return jetstream.FileStorage
+}
+
+// Ensure creates (or updates) every stream, consumer and bucket natch needs.
+// It is idempotent and safe to run from several processes at once.
+func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
+	o = o.withDefaults()
+	streams := []jetstream.StreamConfig{
+		{Name: TasksStream, Subjects: []string{"natch.tasks.>"}, Retention: jetstream.WorkQueuePolicy,
+			Duplicates: 2 * time.Minute},
+		{Name: EventsStream, Subjects: []string{"natch.events.>"}, Retention: jetstream.WorkQueuePolicy,
+			Duplicates: 2 * time.Minute},
+		{Name: SubmitStream, Subjects: []string{"natch.submit.>"}, Retention: jetstream.WorkQueuePolicy,
+			Duplicates: 2 * time.Minute},
+	}
+	for _, sc := range streams {
+		sc.Storage = o.storage()
+		sc.Replicas = o.Replicas
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		}
+	}
+	buckets := []jetstream.KeyValueConfig{
+		{Bucket: AccountsBucket, History: 1},
+		{Bucket: PoolsBucket, History: 1},
+		{Bucket: JobsBucket, History: 1},
+		{Bucket: TasksBucket, History: 1},
+		{Bucket: NodesBucket, History: 1},
+		{Bucket: CountsBucket, History: 1},
+		{Bucket: SubmitErrorsBucket, History: 1, TTL: SubmitErrorTTL},
+	}
+	for _, bc := range buckets {
+		bc.Storage = o.storage()
+		bc.Replicas = o.Replicas
+		if _, err := js.CreateOrUpdateKeyValue(ctx, bc); err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", bc.Bucket, err)
+		}
+	}
+	consumers := map[string]jetstream.ConsumerConfig{
+		EventsStream: {Durable: EventsConsumer, AckPolicy: jetstream.AckExplicitPolicy,
+			AckWait: 30 * time.Second, MaxDeliver: -1, MaxAckPending: 20000},
+		SubmitStream: {Durable: SubmitConsumer, AckPolicy: jetstream.AckExplicitPolicy,
+			AckWait: 30 * time.Second, MaxDeliver: -1, MaxAckPending: 20000},
+	}
+	for stream, cc := range consumers {
+		if _, err := js.CreateOrUpdateConsumer(ctx, stream, cc); err != nil {
+			return fmt.Errorf("ensure consumer %s: %w", cc.Durable, err)
+		}
+	}
+	return nil
+}
+
+// PoolConsumerConfig is the pull consumer that a pool's workers share.
+func PoolConsumerConfig(account, pool string, ackWait time.Duration) jetstream.ConsumerConfig {
+	if ackWait == 0 {
+		ackWait = 30 * time.Second
+	}
+	return jetstream.ConsumerConfig{
+		Durable:       PoolConsumer(account, pool),
+		FilterSubject: PoolTasksFilter(account, pool),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1, // nothing accepted is ever lost
+		MaxAckPending: 100000,
+		MaxWaiting:    4096,
+	}
+}
+
+// EnsurePoolConsumer creates a pool's consumer if it does not exist and
+// returns it.
+func EnsurePoolConsumer(ctx context.Context, js jetstream.JetStream, account, pool string, ackWait time.Duration) (jetstream.Consumer, error) {
+	c, err := js.Consumer(ctx, TasksStream, PoolConsumer(account, pool))
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("pool consumer %s: %w", pool, err)
+	}
+	c, err = js.CreateOrUpdateConsumer(ctx, TasksStream, PoolConsumerConfig(account, pool, ackWait))
+	if err != nil {
+		return nil, fmt.Errorf("create pool consumer %s: %w", pool, err)
+	}
+	return c, nil
+}
