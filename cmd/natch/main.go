@@ -1,0 +1,41 @@
+// Command natch is the natch batch-compute service and its client: one binary
+// whose subcommands run the embedded all-in-one service (up), the production
+// components (dispatcher, scaler, worker) and the client commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "natch:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	root := &cobra.Command{
+		Use:           "natch",
+		Short:         "natch: Azure Batch's model and API on NATS JetStream",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newUpCmd(getenv),
+		newDispatcherCmd(getenv),
+		newScalerCmd(getenv),
+		newWorkerCmd(getenv),
+	)
+	root.AddCommand(clientCommands(getenv)...)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
