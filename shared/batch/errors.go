@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // KV is a key/value detail of an API error ("PropertyName": "id").
@@ -110,4 +111,16 @@ func InvalidBody(property, reason string) *Error {
 		e = e.With("Reason", reason)
 	}
 	return e
+}
+
+// Wire renders e as the JSON error body Azure sends: message.value carries
+// the message, the request id and the time.
+func (e *Error) Wire(metadata, requestID string, now time.Time) *WireError {
+	return &WireError{
+		Metadata: metadata,
+		Code:     e.Code,
+		Message: WireMessage{Lang: "en-US",
+			Value: e.Message + "\nRequestId:" + requestID + "\nTime:" + now.UTC().Format(timeLayout)},
+		Values: e.Values,
+	}
 }

@@ -1,0 +1,256 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/natch-io/natch/dispatcher/service"
+	"github.com/natch-io/natch/dispatcher/state"
+	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
+	"github.com/natch-io/natch/shared/topology"
+)
+
+var errFileNotFound = &batch.Error{Status: 404, Code: "FileNotFound", Message: "The specified file does not exist."}
+
+// taskDir returns the node and the task directory (relative to the node's
+// root) of a task that has run.
+func (s *Server) taskDir(ctx context.Context, r *request) (*state.TaskRecord, string, error) {
+	t, err := s.svc.GetTask(ctx, r.account, r.jobID, r.taskID)
+	if err != nil {
+		return nil, "", err
+	}
+	if t.NodeInfo == nil || t.NodeInfo.NodeID == "" {
+		return nil, "", batch.Errorf(409, "TaskFilesUnavailable", "The task has not run on a node yet, so it has no files.")
+	}
+	j, err := s.svc.GetJob(ctx, r.account, r.jobID)
+	if err != nil {
+		return nil, "", err
+	}
+	return t, path.Join("workitems", j.ID, "job-1", t.ID), nil
+}
+
+// nodeRequest sends a file command to a node and returns the reply.
+func (s *Server) nodeRequest(ctx context.Context, account, nodeID, cmd string, fr protocol.FileRequest) (*nats.Msg, error) {
+	b, _ := json.Marshal(fr)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.NodeTimeout)
+	defer cancel()
+	m, err := s.nc.RequestWithContext(ctx, topology.NodeSubject(account, batch.Key(nodeID), cmd), b)
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+		return nil, batch.Errorf(409, "TaskFilesUnavailable", "The node that ran the task is not reachable, so its files are unavailable.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if code := m.Header.Get(protocol.ErrorHeader); code != "" {
+		if code == "FileNotFound" {
+			return nil, errFileNotFound
+		}
+		return nil, batch.Errorf(400, code, "%s", string(m.Data))
+	}
+	return m, nil
+}
+
+// filePath checks a task file path from the URL (one segment, %2F inside).
+func filePath(p string) (string, error) {
+	if !batch.SafeRelPath(p) {
+		return "", (&batch.Error{Status: 400, Code: "InvalidUri",
+			Message: "The requested URI does not represent any resource on the server."}).With("PropertyName", "filePath")
+	}
+	return path.Clean(strings.ReplaceAll(p, `\`, "/")), nil
+}
+
+func (s *Server) stat(ctx context.Context, r *request) (*state.TaskRecord, string, protocol.FileInfo, error) {
+	var fi protocol.FileInfo
+	rel, err := filePath(r.file)
+	if err != nil {
+		return nil, "", fi, err
+	}
+	t, dir, err := s.taskDir(ctx, r)
+	if err != nil {
+		return nil, "", fi, err
+	}
+	full := path.Join(dir, rel)
+	m, err := s.nodeRequest(ctx, r.account, t.NodeInfo.NodeID, protocol.CmdFileStat, protocol.FileRequest{Path: full})
+	if err != nil {
+		return nil, "", fi, err
+	}
+	if err := json.Unmarshal(m.Data, &fi); err != nil {
+		return nil, "", fi, fmt.Errorf("node file stat: %w", err)
+	}
+	return t, full, fi, nil
+}
+
+func (s *Server) fileHeaders(r *request, resp *response, fi protocol.FileInfo) {
+	resp.setHeader("ocp-creation-time", fi.CreationTime.UTC().Format(http.TimeFormat))
+	resp.setHeader("ocp-batch-file-isdirectory", strconv.FormatBool(fi.IsDirectory))
+	resp.setHeader("ocp-batch-file-url", s.taskURL(r, r.jobID, r.taskID)+"/files/"+url.PathEscape(r.file))
+	resp.setHeader("ocp-batch-file-mode", fi.Mode)
+	resp.lastModified = batch.At(fi.ModTime)
+}
+
+func (s *Server) fileProperties(ctx context.Context, r *request) (*response, error) {
+	_, _, fi, err := s.stat(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	resp := &response{status: 200}
+	s.fileHeaders(r, resp, fi)
+	resp.setHeader("Content-Length", strconv.FormatInt(fi.Size, 10))
+	resp.contentType = "application/octet-stream"
+	return resp, nil
+}
+
+// fileGet streams a task file from its node, in chunks, honouring
+// ocp-range (answered with 200, as the SDK requires).
+func (s *Server) fileGet(ctx context.Context, r *request) (*response, error) {
+	t, full, fi, err := s.stat(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDirectory {
+		return nil, errFileNotFound
+	}
+	start, end := int64(0), fi.Size-1
+	if rg := r.header.Get("ocp-range"); rg != "" {
+		a, b, ok := parseRange(rg, fi.Size)
+		if !ok {
+			return nil, (&batch.Error{Status: 416, Code: "InvalidRange", Message: "The range specified is invalid for the current size of the resource."}).With("HeaderName", "ocp-range")
+		}
+		start, end = a, b
+	}
+	length := max(end-start+1, 0)
+	resp := &response{status: 200, contentType: "application/octet-stream"}
+	s.fileHeaders(r, resp, fi)
+	read := func(off, n int64) ([]byte, error) {
+		m, err := s.nodeRequest(ctx, r.account, t.NodeInfo.NodeID, protocol.CmdFileRead,
+			protocol.FileRequest{Path: full, Offset: off, Length: n})
+		if err != nil {
+			return nil, err
+		}
+		return m.Data, nil
+	}
+	if r.w == nil { // NATS: one reply, bounded
+		if length > 4<<20 {
+			return nil, batch.Errorf(413, "RequestBodyTooLarge", "Read large files over the REST API or with ocp-range.")
+		}
+		var out []byte
+		for off := start; off < start+length; {
+			b, err := read(off, min(protocol.MaxFileChunk, start+length-off))
+			if err != nil {
+				return nil, err
+			}
+			if len(b) == 0 {
+				break
+			}
+			out = append(out, b...)
+			off += int64(len(b))
+		}
+		resp.body = out
+		return resp, nil
+	}
+	// HTTP: the first chunk decides the status; then stream.
+	first, err := read(start, min(protocol.MaxFileChunk, length))
+	if err != nil {
+		return nil, err
+	}
+	w := r.w
+	h := w.Header()
+	h.Set("request-id", service.NewUUID())
+	for k, v := range resp.header {
+		h[k] = v
+	}
+	h.Set("Last-Modified", httpDate(resp.lastModified))
+	h.Set("Content-Type", resp.contentType)
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	w.WriteHeader(200)
+	if _, err := w.Write(first); err != nil {
+		return nil, nil
+	}
+	for off := start + int64(len(first)); off < start+length && len(first) > 0; {
+		b, err := read(off, min(protocol.MaxFileChunk, start+length-off))
+		if err != nil || len(b) == 0 {
+			s.log.WarnContext(ctx, "file stream cut short", "file", full, "err", err)
+			return nil, nil
+		}
+		if _, err := w.Write(b); err != nil {
+			return nil, nil
+		}
+		off += int64(len(b))
+	}
+	return nil, nil
+}
+
+// parseRange parses "bytes=a-b" (b optional) against a size.
+func parseRange(v string, size int64) (int64, int64, bool) {
+	spec, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes=")
+	if !ok {
+		return 0, 0, false
+	}
+	a, b, ok := strings.Cut(spec, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || start < 0 || start >= size && size > 0 {
+		return 0, 0, false
+	}
+	end := size - 1
+	if b != "" {
+		if end, err = strconv.ParseInt(b, 10, 64); err != nil || end < start {
+			return 0, 0, false
+		}
+		end = min(end, size-1)
+	}
+	return start, end, true
+}
+
+// nodeFile is one entry of a file list.
+type nodeFile struct {
+	Name        string         `json:"name"`
+	URL         string         `json:"url"`
+	IsDirectory bool           `json:"isDirectory"`
+	Properties  nodeFileProps `json:"properties"`
+}
+
+type nodeFileProps struct {
+	CreationTime  batch.Time `json:"creationTime"`
+	LastModified  batch.Time `json:"lastModified"`
+	ContentLength int64      `json:"contentLength"`
+	ContentType   string     `json:"contentType"`
+	FileMode      string     `json:"fileMode,omitempty"`
+}
+
+func (s *Server) fileList(ctx context.Context, r *request) (*response, error) {
+	t, dir, err := s.taskDir(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	recursive := strings.EqualFold(r.query.Get("recursive"), "true")
+	m, err := s.nodeRequest(ctx, r.account, t.NodeInfo.NodeID, protocol.CmdFileList, protocol.FileRequest{Path: dir, Recursive: recursive})
+	if err != nil {
+		return nil, err
+	}
+	var infos []protocol.FileInfo
+	if err := json.Unmarshal(m.Data, &infos); err != nil {
+		return nil, fmt.Errorf("node file list: %w", err)
+	}
+	items := make([]listed, 0, len(infos))
+	for _, fi := range infos {
+		f := nodeFile{Name: fi.Name, URL: s.taskURL(r, r.jobID, r.taskID) + "/files/" + url.PathEscape(fi.Name),
+			IsDirectory: fi.IsDirectory, Properties: nodeFileProps{CreationTime: batch.Time{Time: fi.CreationTime},
+				LastModified: batch.Time{Time: fi.ModTime}, ContentLength: fi.Size, ContentType: "application/octet-stream", FileMode: fi.Mode}}
+		b, _ := json.Marshal(f)
+		items = append(items, listed{fi.Name, b})
+	}
+	return s.page(r, "files", items, []string{"name"})
+}

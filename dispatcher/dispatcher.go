@@ -1,0 +1,111 @@
+// Package dispatcher is natch's control plane: the REST and NATS APIs, the
+// task state machine driven by worker events, the submit-stream ingester and
+// the job lifecycle, over state kept in JetStream KV. Several dispatchers
+// may run against one NATS cluster: they share the consumers and change
+// state only by compare-and-set.
+package dispatcher
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/natch-io/natch/dispatcher/api"
+	"github.com/natch-io/natch/dispatcher/service"
+	"github.com/natch-io/natch/dispatcher/state"
+	"github.com/natch-io/natch/shared/topology"
+)
+
+// Config configures a dispatcher.
+type Config struct {
+	// Listener serves the REST API; if nil, HTTPAddr is listened on.
+	Listener net.Listener
+	// HTTPAddr is the REST API address. Defaults to 127.0.0.1:8765.
+	HTTPAddr string
+	// PublicURL is the URL clients use; defaults to each request's Host.
+	PublicURL string
+	// Topology tunes the streams and buckets created on start.
+	Topology topology.Options
+	// Logger defaults to discard.
+	Logger *slog.Logger
+}
+
+// Dispatcher runs the control plane.
+type Dispatcher struct {
+	cfg Config
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	log *slog.Logger
+	svc *service.Service
+}
+
+// New builds a dispatcher. It does no I/O.
+func New(nc *nats.Conn, js jetstream.JetStream, cfg Config) *Dispatcher {
+	cfg.HTTPAddr = cmp.Or(cfg.HTTPAddr, "127.0.0.1:8765")
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{cfg: cfg, nc: nc, js: js, log: cfg.Logger}
+}
+
+// Prepare creates the streams and buckets and opens the state; Run calls
+// it, and natch up calls it first to create the default account.
+func (d *Dispatcher) Prepare(ctx context.Context) (*service.Service, error) {
+	if d.svc != nil {
+		return d.svc, nil
+	}
+	if err := topology.Ensure(ctx, d.js, d.cfg.Topology); err != nil {
+		return nil, err
+	}
+	st, err := state.Open(ctx, d.js, nil)
+	if err != nil {
+		return nil, err
+	}
+	d.svc = service.New(d.nc, st, service.Config{AckWait: d.cfg.Topology.AckWait, Logger: d.log})
+	return d.svc, nil
+}
+
+// Run serves until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	svc, err := d.Prepare(ctx)
+	if err != nil {
+		return err
+	}
+	if err := svc.Reconcile(ctx); err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	ln := d.cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", d.cfg.HTTPAddr); err != nil {
+			return err
+		}
+	}
+	srv := api.New(svc, d.nc, api.Config{PublicURL: d.cfg.PublicURL, Logger: d.log})
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return svc.Run(gctx) })
+	g.Go(func() error { return srv.ServeNATS(gctx) })
+	g.Go(func() error {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	d.log.InfoContext(ctx, "dispatcher serving", "http", ln.Addr().String())
+	return g.Wait()
+}

@@ -1,0 +1,344 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natch-io/natch/dispatcher/state"
+	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
+	"github.com/natch-io/natch/shared/topology"
+)
+
+// eventBatch is the most events applied together. Events of one task in a
+// batch cost one KV read and one compare-and-set.
+const eventBatch = 512
+
+// runEvents consumes task events and applies them to task state.
+func (s *Service) runEvents(ctx context.Context) error {
+	cons, err := s.js.Consumer(ctx, topology.EventsStream, topology.EventsConsumer)
+	if err != nil {
+		return err
+	}
+	return consumeBatches(ctx, cons, func(msgs []jetstream.Msg) { s.applyEvents(ctx, msgs) })
+}
+
+// consumeBatches pulls messages and hands them to apply in batches: the
+// first message blocks, then whatever else has arrived (up to eventBatch).
+func consumeBatches(ctx context.Context, cons jetstream.Consumer, apply func([]jetstream.Msg)) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * eventBatch))
+	if err != nil {
+		return err
+	}
+	ch := make(chan jetstream.Msg, eventBatch)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(ch)
+		for {
+			m, err := it.Next()
+			if err != nil {
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+					return
+				}
+				continue
+			}
+			select {
+			case ch <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	defer wg.Wait()
+	defer it.Stop()
+	for {
+		var msgs []jetstream.Msg
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				return nil
+			}
+			msgs = append(msgs, m)
+		case <-ctx.Done():
+			return nil
+		}
+	drain:
+		for len(msgs) < eventBatch {
+			select {
+			case m, ok := <-ch:
+				if !ok {
+					break drain
+				}
+				msgs = append(msgs, m)
+			default:
+				break drain
+			}
+		}
+		apply(msgs)
+	}
+}
+
+type eventMsg struct {
+	ev  protocol.TaskEvent
+	msg jetstream.Msg
+}
+
+// applyEvents applies a batch of events: grouped by task, each task's
+// events in one read-modify-CAS, tasks in parallel.
+func (s *Service) applyEvents(ctx context.Context, msgs []jetstream.Msg) {
+	groups := map[string][]eventMsg{}
+	var keys []string
+	for _, m := range msgs {
+		var ev protocol.TaskEvent
+		if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.JobID == "" || ev.TaskID == "" {
+			s.log.WarnContext(ctx, "drop malformed event", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			continue
+		}
+		key := topology.TaskKey(ev.Account, batch.Key(ev.JobID), batch.Key(ev.TaskID))
+		if _, ok := groups[key]; !ok {
+			keys = append(keys, key)
+		}
+		groups[key] = append(groups[key], eventMsg{ev, m})
+	}
+	bounded(32, len(keys), func(i int) {
+		evs := groups[keys[i]]
+		later, err := s.applyTaskEvents(ctx, keys[i], evs)
+		for _, e := range evs {
+			switch {
+			case err != nil:
+				s.log.ErrorContext(ctx, "apply task events", "task", keys[i], "err", err)
+				_ = e.msg.NakWithDelay(time.Second)
+			case later:
+				_ = e.msg.NakWithDelay(200 * time.Millisecond)
+			default:
+				_ = e.msg.Ack()
+			}
+		}
+	})
+}
+
+// applyTaskEvents applies one task's events. later means an event is ahead
+// of the record (a retry's event before the retry is recorded) and the batch
+// should be retried shortly.
+func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMsg) (later bool, err error) {
+	sort.SliceStable(evs, func(i, j int) bool {
+		a, b := evs[i].ev, evs[j].ev
+		if a.Attempt != b.Attempt {
+			return a.Attempt < b.Attempt
+		}
+		if a.Delivery != b.Delivery {
+			return a.Delivery < b.Delivery
+		}
+		return eventOrder(a.Type) < eventOrder(b.Type)
+	})
+	account := evs[0].ev.Account
+	for {
+		rec, rev, err := s.st.Tasks.Get(ctx, key)
+		if errors.Is(err, batch.ErrTaskNotFound) {
+			// Deleted: make sure nothing of it keeps running.
+			for _, e := range evs {
+				if e.ev.Type == protocol.EventRunning {
+					s.killOnNode(ctx, account, &state.TaskRecord{Task: batch.Task{ID: e.ev.TaskID},
+						Attempt: e.ev.Attempt}, e.ev.JobID, "The task was deleted.")
+				}
+			}
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		before := *rec
+		if rec.ExecutionInfo != nil {
+			ei := *rec.ExecutionInfo
+			before.ExecutionInfo = &ei
+		}
+		var retry, changed bool
+		for _, e := range evs {
+			o := s.apply(rec, &e.ev)
+			later = later || o.later
+			retry = retry || o.retry
+			changed = changed || o.changed
+			if o.kill {
+				s.killOnNode(ctx, account, &state.TaskRecord{Task: batch.Task{ID: e.ev.TaskID,
+					NodeInfo: &batch.ComputeNodeInformation{NodeID: e.ev.NodeID}}, Attempt: e.ev.Attempt}, e.ev.JobID,
+					"The task was terminated by user request.")
+			}
+		}
+		if !changed {
+			return later, nil
+		}
+		if retry {
+			if err := s.requeueRetry(ctx, account, evs[0].ev.JobID, rec); err != nil {
+				return false, err
+			}
+		}
+		_, ok, err := s.st.Tasks.UpdateAt(ctx, key, rec, rev)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			later = false
+			continue // changed meanwhile: apply to the new value
+		}
+		s.counts.add(topology.JobKey(account, batch.Key(evs[0].ev.JobID)), state.Delta(&before, rec))
+		return later, nil
+	}
+}
+
+func eventOrder(t string) int {
+	switch t {
+	case protocol.EventRunning:
+		return 0
+	case protocol.EventRequeued:
+		return 1
+	}
+	return 2
+}
+
+type outcome struct{ changed, retry, kill, later bool }
+
+// apply applies one event to a task record. It is a pure function of the
+// record and the event (and the clock), and applying an event twice changes
+// nothing the second time.
+func (s *Service) apply(t *state.TaskRecord, ev *protocol.TaskEvent) outcome {
+	switch {
+	case ev.Attempt > t.Attempt:
+		return outcome{later: true}
+	case ev.Attempt < t.Attempt:
+		return outcome{} // an earlier attempt's news
+	case t.State == batch.TaskCompleted:
+		// Terminated before the worker started it: stop it.
+		kill := ev.Type == protocol.EventRunning && t.NodeInfo == nil &&
+			t.ExecutionInfo != nil && t.ExecutionInfo.FailureInfo != nil && t.ExecutionInfo.FailureInfo.Code == protocol.CodeTaskEnded
+		return outcome{kill: kill}
+	case ev.Delivery < t.Delivery:
+		return outcome{} // a stale delivery: the task has been requeued since
+	}
+	now := s.st.Now()
+	o := outcome{changed: true}
+	ei := t.ExecutionInfo
+	if ei == nil {
+		ei = &batch.TaskExecutionInformation{}
+		t.ExecutionInfo = ei
+	}
+	deliveryChanged := ev.Delivery > t.Delivery
+	if deliveryChanged {
+		if n := ev.Delivery - max(t.Delivery, 1); n > 0 {
+			ei.RequeueCount += n
+			ei.LastRequeueTime = batch.At(now)
+		}
+		t.Delivery = ev.Delivery
+	}
+	switch ev.Type {
+	case protocol.EventRunning:
+		if t.State == batch.TaskRunning && t.NodeInfo != nil && t.NodeInfo.NodeID == ev.NodeID {
+			return outcome{changed: deliveryChanged}
+		}
+		s.setTaskState(t, batch.TaskRunning)
+		s.setRun(t, ev)
+	case protocol.EventRequeued:
+		if t.State != batch.TaskRunning || t.NodeInfo == nil || t.NodeInfo.NodeID != ev.NodeID {
+			return outcome{}
+		}
+		s.setTaskState(t, batch.TaskActive)
+	case protocol.EventCompleted:
+		s.setRun(t, ev)
+		ei.EndTime = batch.At(ev.EndTime)
+		ei.ExitCode = ev.ExitCode
+		ei.FailureInfo = ev.FailureInfo
+		maxRetries := batch.IntOr(t.Constraints.MaxTaskRetryCount, 0)
+		if ev.FailureInfo != nil && ev.FailureInfo.Code == "FailureExitCode" && (maxRetries == -1 || ei.RetryCount < maxRetries) {
+			ei.RetryCount++
+			ei.LastRetryTime = batch.At(now)
+			ei.Result = ""
+			t.Attempt++
+			t.Delivery = 0
+			s.setTaskState(t, batch.TaskActive)
+			o.retry = true
+			return o
+		}
+		ei.Result = batch.ResultFailure
+		if ev.FailureInfo == nil && ev.ExitCode != nil && *ev.ExitCode == 0 {
+			ei.Result = batch.ResultSuccess
+		}
+		s.setTaskState(t, batch.TaskCompleted)
+	default:
+		return outcome{}
+	}
+	return o
+}
+
+// setRun records where and when an attempt runs.
+func (s *Service) setRun(t *state.TaskRecord, ev *protocol.TaskEvent) {
+	if !ev.StartTime.IsZero() {
+		t.ExecutionInfo.StartTime = batch.At(ev.StartTime)
+	}
+	if ev.NodeID != "" {
+		t.NodeInfo = &batch.ComputeNodeInformation{AffinityID: "TVM:" + ev.NodeID, PoolID: ev.PoolID,
+			NodeID: ev.NodeID, TaskRootDirectory: ev.TaskRootDir}
+	}
+}
+
+// requeueRetry publishes the ready message of a retry (the record's new
+// attempt). Publishing twice is harmless: the message id is per attempt.
+func (s *Service) requeueRetry(ctx context.Context, account, jobID string, t *state.TaskRecord) error {
+	job, err := s.jobs.get(ctx, s, account, batch.Key(jobID))
+	if err != nil {
+		return err
+	}
+	if job.State != batch.JobActive && job.State != batch.JobDisabled {
+		// The job is ending: the retry will not run.
+		s.setTaskState(t, batch.TaskCompleted)
+		t.ExecutionInfo.Result = batch.ResultFailure
+		return nil
+	}
+	msg, err := taskMsg(account, job, t)
+	if err != nil {
+		return err
+	}
+	_, err = s.publish(ctx, msg)
+	return err
+}
+
+// jobCache keeps recently read jobs for a second, so that retries in a busy
+// event stream do not read the job record each time.
+type jobCache struct {
+	mu sync.Mutex
+	m  map[string]cachedJob
+}
+
+type cachedJob struct {
+	job *state.JobRecord
+	at  time.Time
+}
+
+func (c *jobCache) get(ctx context.Context, s *Service, account, jobKey string) (*state.JobRecord, error) {
+	key := topology.JobKey(account, jobKey)
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]cachedJob{}
+	}
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < time.Second {
+		return e.job, nil
+	}
+	j, _, err := s.st.Jobs.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.m) > 10000 {
+		clear(c.m)
+	}
+	c.m[key] = cachedJob{j, time.Now()}
+	c.mu.Unlock()
+	return j, nil
+}

@@ -1,0 +1,234 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natch-io/natch/dispatcher/state"
+	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/topology"
+)
+
+// Terminate reasons the service sets.
+const (
+	ReasonUser             = "UserTerminate"
+	ReasonAllTasksComplete = "AllTasksComplete"
+)
+
+// AddJob creates a job on an existing pool.
+func (s *Service) AddJob(ctx context.Context, account string, j *batch.Job) (*batch.Job, error) {
+	if err := batch.ValidateJobAdd(j); err != nil {
+		return nil, err
+	}
+	pool, err := s.GetPool(ctx, account, j.PoolInfo.PoolID)
+	if err != nil {
+		return nil, err
+	}
+	if pool.State == batch.PoolDeleting {
+		return nil, batch.Errorf(409, "PoolBeingDeleted", "The specified pool is being deleted.")
+	}
+	now := batch.At(s.st.Now())
+	rec := &state.JobRecord{Job: *j, PoolKey: batch.Key(pool.ID)}
+	rec.ETag, rec.LastModified = s.st.Stamp()
+	rec.URL, rec.CreationTime, rec.State, rec.StateTransitionTime = "", now, batch.JobActive, now
+	rec.PreviousState, rec.PreviousStateTransitionTime, rec.Stats = "", nil, nil
+	rec.ExecutionInfo = &batch.JobExecutionInformation{StartTime: now, PoolID: pool.ID}
+	key := topology.JobKey(account, batch.Key(j.ID))
+	if _, err := s.st.Jobs.Create(ctx, key, rec); err != nil {
+		return nil, wrap("add job", err)
+	}
+	if _, err := s.st.Counts.Create(ctx, key, &state.Counts{}); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return nil, wrap("add job counts", err)
+	}
+	return &rec.Job, nil
+}
+
+// GetJob returns a job.
+func (s *Service) GetJob(ctx context.Context, account, id string) (*state.JobRecord, error) {
+	if batch.ValidID("jobId", id) != nil {
+		return nil, batch.ErrJobNotFound
+	}
+	j, _, err := s.st.Jobs.Get(ctx, topology.JobKey(account, batch.Key(id)))
+	return j, err
+}
+
+// ListJobs returns the account's jobs in id order.
+func (s *Service) ListJobs(ctx context.Context, account string) ([]*batch.Job, error) {
+	es, err := s.st.Jobs.List(ctx, account+".*")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*batch.Job, len(es))
+	for i, e := range es {
+		out[i] = &e.Value.Job
+	}
+	return out, nil
+}
+
+// TaskCounts returns a job's task counts.
+func (s *Service) TaskCounts(ctx context.Context, account, id string) (*batch.TaskCountsResult, error) {
+	if _, err := s.GetJob(ctx, account, id); err != nil {
+		return nil, err
+	}
+	c, _, err := s.st.Counts.Get(ctx, topology.JobKey(account, batch.Key(id)))
+	if errors.Is(err, batch.ErrJobNotFound) {
+		c, err = &state.Counts{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	clamp := func(t batch.TaskCounts) batch.TaskCounts {
+		f := func(v int) int { return max(v, 0) }
+		return batch.TaskCounts{Active: f(t.Active), Running: f(t.Running), Completed: f(t.Completed), Succeeded: f(t.Succeeded), Failed: f(t.Failed)}
+	}
+	return &batch.TaskCountsResult{TaskCounts: clamp(c.Tasks), TaskSlotCounts: clamp(c.Slots)}, nil
+}
+
+// TerminateJob moves a job to terminating and ends its tasks in the
+// background; the job is then completed.
+func (s *Service) TerminateJob(ctx context.Context, account, id, reason string, cond Condition) error {
+	if reason == "" {
+		reason = ReasonUser
+	}
+	return s.endJob(ctx, account, id, batch.JobTerminating, reason, cond)
+}
+
+// DeleteJob moves a job to deleting; its tasks are ended and removed in the
+// background, then the job itself.
+func (s *Service) DeleteJob(ctx context.Context, account, id string, cond Condition) error {
+	return s.endJob(ctx, account, id, batch.JobDeleting, "", cond)
+}
+
+func (s *Service) endJob(ctx context.Context, account, id, to, reason string, cond Condition) error {
+	if batch.ValidID("jobId", id) != nil {
+		return batch.ErrJobNotFound
+	}
+	key := topology.JobKey(account, batch.Key(id))
+	rec, _, err := s.st.Jobs.Update(ctx, key, func(j *state.JobRecord) error {
+		if err := cond.Check(j.ETag, j.LastModified); err != nil {
+			return err
+		}
+		switch {
+		case j.State == batch.JobDeleting:
+			return batch.Errorf(409, "JobBeingDeleted", "The specified job is being deleted.")
+		case to == batch.JobTerminating && j.State == batch.JobCompleted:
+			return batch.Errorf(409, "JobCompleted", "The specified job is already in a completed state.")
+		case to == batch.JobTerminating && j.State == batch.JobTerminating:
+			return batch.Errorf(409, "JobBeingTerminated", "The specified job is already being terminated.")
+		}
+		s.setJobState(j, to)
+		if reason != "" {
+			j.ExecutionInfo.TerminateReason = reason
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.goTeardown(account, rec)
+	return nil
+}
+
+func (s *Service) setJobState(j *state.JobRecord, to string) {
+	now := batch.At(s.st.Now())
+	j.ETag, j.LastModified = s.st.Stamp()
+	j.PreviousState, j.PreviousStateTransitionTime = j.State, j.StateTransitionTime
+	j.State, j.StateTransitionTime = to, now
+	if j.ExecutionInfo == nil {
+		j.ExecutionInfo = &batch.JobExecutionInformation{}
+	}
+	if to == batch.JobCompleted {
+		j.ExecutionInfo.EndTime = now
+	}
+}
+
+// goTeardown ends a terminating or deleting job's tasks in the background.
+func (s *Service) goTeardown(account string, rec *state.JobRecord) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if err := s.teardown(ctx, account, rec); err != nil {
+			s.log.ErrorContext(ctx, "end job", "account", account, "job", rec.ID, "err", err)
+		}
+	}()
+}
+
+// teardown stops a job's work: no queued task of it runs, its running
+// tasks are killed and every unfinished task is completed with TaskEnded.
+// A terminating job then completes; a deleting job is removed with its tasks.
+// It is idempotent, so a restarted dispatcher can run it again.
+func (s *Service) teardown(ctx context.Context, account string, rec *state.JobRecord) error {
+	jobKey := batch.Key(rec.ID)
+	key := topology.JobKey(account, jobKey)
+	str, err := s.js.Stream(ctx, topology.TasksStream)
+	if err != nil {
+		return err
+	}
+	if err := str.Purge(ctx, jetstream.WithPurgeSubject(topology.JobTasksFilter(account, rec.PoolKey, jobKey))); err != nil {
+		return err
+	}
+	tasks, err := s.st.Tasks.List(ctx, topology.JobTaskKeys(account, jobKey))
+	if err != nil {
+		return err
+	}
+	msg := "The task was ended because its job was terminated."
+	if rec.State == batch.JobDeleting {
+		msg = "The task was ended because its job was deleted."
+	}
+	for _, e := range tasks {
+		t := e.Value
+		if t.State != batch.TaskCompleted {
+			if t.State == batch.TaskRunning {
+				s.killOnNode(ctx, account, t, rec.ID, msg)
+			}
+			if rec.State != batch.JobDeleting {
+				if _, err := s.endTask(ctx, account, rec.ID, t.ID, msg); err != nil && !errors.Is(err, batch.ErrTaskNotFound) {
+					return err
+				}
+			}
+		}
+		if rec.State == batch.JobDeleting {
+			if err := s.st.Tasks.Delete(ctx, e.Key); err != nil {
+				return err
+			}
+		}
+	}
+	if rec.State == batch.JobDeleting {
+		if err := s.st.Counts.Delete(ctx, key); err != nil {
+			return err
+		}
+		return s.st.Jobs.Delete(ctx, key)
+	}
+	_, _, err = s.st.Jobs.Update(ctx, key, func(j *state.JobRecord) error {
+		if j.State != batch.JobTerminating {
+			return state.ErrStop
+		}
+		s.setJobState(j, batch.JobCompleted)
+		return nil
+	})
+	return err
+}
+
+// allTasksComplete applies a job's onAllTasksComplete once its counts say
+// no task is active or running.
+func (s *Service) allTasksComplete(ctx context.Context, countsKey string) {
+	account, jobKey, ok := strings.Cut(countsKey, ".")
+	if !ok {
+		return
+	}
+	j, _, err := s.st.Jobs.Get(ctx, countsKey)
+	if err != nil || j.State != batch.JobActive || j.OnAllTasksComplete != batch.OnAllTasksTerminate {
+		return
+	}
+	err = s.TerminateJob(ctx, account, jobKey, ReasonAllTasksComplete, Condition{})
+	if err != nil && !errors.Is(err, batch.ErrJobNotFound) {
+		var be *batch.Error
+		if !errors.As(err, &be) || be.Status != 409 {
+			s.log.ErrorContext(ctx, "terminate completed job", "job", jobKey, "err", err)
+		}
+	}
+}

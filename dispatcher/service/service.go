@@ -1,0 +1,178 @@
+// Package service is the dispatcher's service layer: every API operation
+// (pools, nodes, jobs, tasks), the task state machine driven by worker
+// events, the submit-stream ingester and the job task counts. The REST and
+// NATS transports in dispatcher/api both call it, so an operation behaves the
+// same whichever way it arrives.
+package service
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natch-io/natch/dispatcher/state"
+	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
+	"github.com/natch-io/natch/shared/topology"
+)
+
+// Config configures the service.
+type Config struct {
+	// AckWait is the pool consumers' ack wait (how long a silent worker keeps
+	// a task before it is redelivered). Defaults to 30s.
+	AckWait time.Duration
+	// CountsFlush is how often task count changes are written. Defaults to 50ms.
+	CountsFlush time.Duration
+	// Logger defaults to discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
+	c.CountsFlush = cmp.Or(c.CountsFlush, 50*time.Millisecond)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Service implements natch's operations over the state store.
+type Service struct {
+	cfg    Config
+	st     *state.Store
+	js     jetstream.JetStream
+	nc     *nats.Conn
+	log    *slog.Logger
+	counts *counter
+	jobs   jobCache
+}
+
+// New builds a service. It does no I/O.
+func New(nc *nats.Conn, st *state.Store, cfg Config) *Service {
+	cfg = cfg.withDefaults()
+	s := &Service{cfg: cfg, st: st, js: st.JetStream(), nc: nc, log: cfg.Logger.With("component", "dispatcher")}
+	s.counts = newCounter(s)
+	return s
+}
+
+// Store returns the state store.
+func (s *Service) Store() *state.Store { return s.st }
+
+// Account returns an account's record.
+func (s *Service) Account(ctx context.Context, name string) (*state.Account, error) {
+	a, _, err := s.st.Accounts.Get(ctx, name)
+	return a, err
+}
+
+// EnsureAccount creates the account with a fresh key if it does not exist
+// and returns it.
+func (s *Service) EnsureAccount(ctx context.Context, name string, newKey func() string) (*state.Account, error) {
+	a, _, err := s.st.Accounts.Get(ctx, name)
+	if err == nil {
+		return a, nil
+	}
+	a = &state.Account{Name: name, Keys: []string{newKey(), newKey()}}
+	if _, err := s.st.Accounts.Create(ctx, name, a); err != nil {
+		if a2, _, err2 := s.st.Accounts.Get(ctx, name); err2 == nil {
+			return a2, nil // created concurrently
+		}
+		return nil, err
+	}
+	return a, nil
+}
+
+// publish publishes a message to JetStream and waits for the ack, retrying
+// transient failures until ctx ends.
+func (s *Service) publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	delay := 10 * time.Millisecond
+	for {
+		ack, err := s.js.PublishMsg(ctx, msg)
+		if err == nil {
+			return ack, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		s.log.WarnContext(ctx, "publish retry", "subject", msg.Subject, "err", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// taskMsg builds the ready-task message of a task record.
+func taskMsg(account string, job *state.JobRecord, t *state.TaskRecord) (*nats.Msg, error) {
+	m := protocol.TaskMessage{Account: account, PoolID: job.PoolInfo.PoolID, JobID: job.ID,
+		Attempt: t.Attempt, JobEnvironment: job.CommonEnvironmentSettings}
+	m.Task = t.Task
+	m.Task.ExecutionInfo, m.Task.NodeInfo = nil, nil
+	b, err := json.Marshal(&m)
+	if err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(topology.TaskSubject(account, t.PoolKey, batch.Key(job.ID), batch.Key(t.ID)))
+	msg.Data = b
+	msg.Header.Set(jetstream.MsgIDHeader, m.MsgID())
+	return msg, nil
+}
+
+// purgeQueued removes a task's ready message from its pool's queue, so
+// that no worker picks it up.
+func (s *Service) purgeQueued(ctx context.Context, account, poolKey, jobKey, taskKey string) error {
+	str, err := s.js.Stream(ctx, topology.TasksStream)
+	if err != nil {
+		return err
+	}
+	return str.Purge(ctx, jetstream.WithPurgeSubject(topology.TaskSubject(account, poolKey, jobKey, taskKey)))
+}
+
+// killOnNode asks the node running a task to kill it. Best effort: a node
+// that is gone has nothing to kill.
+func (s *Service) killOnNode(ctx context.Context, account string, t *state.TaskRecord, jobID, reason string) {
+	if t.NodeInfo == nil || t.NodeInfo.NodeID == "" {
+		return
+	}
+	b, _ := json.Marshal(protocol.TerminateTask{JobID: jobID, TaskID: t.ID, Attempt: t.Attempt, Reason: reason})
+	subj := topology.NodeSubject(account, batch.Key(t.NodeInfo.NodeID), protocol.CmdTerminateTask)
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := s.nc.RequestWithContext(rctx, subj, b); err != nil && !errors.Is(err, nats.ErrNoResponders) {
+		s.log.WarnContext(ctx, "terminate on node", "node", t.NodeInfo.NodeID, "task", t.ID, "err", err)
+	}
+}
+
+// Run runs the service's background loops (task events, submit stream,
+// counts) until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.counts.run(gctx) })
+	g.Go(func() error { return s.runEvents(gctx) })
+	g.Go(func() error { return s.runSubmit(gctx) })
+	err := g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var be *batch.Error
+	if errors.As(err, &be) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

@@ -1,0 +1,346 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natch-io/natch/dispatcher/state"
+	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/topology"
+)
+
+// Task add statuses of addtaskcollection.
+const (
+	AddSuccess     = "success"
+	AddClientError = "clienterror"
+	AddServerError = "servererror"
+)
+
+// AddTask adds one task to a job.
+func (s *Service) AddTask(ctx context.Context, account, jobID string, t *batch.Task) (*batch.Task, error) {
+	job, err := s.jobForAdd(ctx, account, jobID)
+	if err != nil {
+		return nil, err
+	}
+	res := s.addTasks(ctx, account, job, []*batch.Task{t}, nil)
+	if res[0].err != nil {
+		return nil, res[0].err
+	}
+	return &res[0].rec.Task, nil
+}
+
+// AddTasks adds a collection of tasks to a job and returns a result per
+// task, in the order given. A job-level problem (no such job, job
+// completed) is returned as the error.
+func (s *Service) AddTasks(ctx context.Context, account, jobID string, tasks []*batch.Task) ([]batch.TaskAddResult, error) {
+	job, err := s.jobForAdd(ctx, account, jobID)
+	if err != nil {
+		return nil, err
+	}
+	res := s.addTasks(ctx, account, job, tasks, nil)
+	out := make([]batch.TaskAddResult, len(res))
+	for i, r := range res {
+		out[i] = r.result(tasks[i].ID)
+	}
+	return out, nil
+}
+
+// AddResultError renders err as addtaskcollection reports a failed task.
+func AddResultError(taskID string, err error) batch.TaskAddResult {
+	be := batch.AsError(err)
+	status := AddClientError
+	if be.Status >= 500 {
+		status = AddServerError
+	}
+	return batch.TaskAddResult{Status: status, TaskID: taskID, Error: be.Wire("", newRequestID(), time.Now())}
+}
+
+func (s *Service) jobForAdd(ctx context.Context, account, jobID string) (*state.JobRecord, error) {
+	job, err := s.GetJob(ctx, account, jobID)
+	if err != nil {
+		return nil, err
+	}
+	switch job.State {
+	case batch.JobCompleted:
+		return nil, batch.Errorf(409, "JobCompleted", "The specified job is already in a completed state.")
+	case batch.JobTerminating:
+		return nil, batch.Errorf(409, "JobBeingTerminated", "The specified job is being terminated.")
+	case batch.JobDeleting:
+		return nil, batch.Errorf(409, "JobBeingDeleted", "The specified job is being deleted.")
+	}
+	return job, nil
+}
+
+type added struct {
+	rec *state.TaskRecord
+	err error
+}
+
+func (a added) result(id string) batch.TaskAddResult {
+	if a.err != nil {
+		return AddResultError(id, a.err)
+	}
+	return batch.TaskAddResult{Status: AddSuccess, TaskID: a.rec.ID, ETag: a.rec.ETag, LastModified: a.rec.LastModified}
+}
+
+// addTasks is the add path: validate, create every record with one
+// pipelined batch of KV creates, publish every ready message with one
+// pipelined batch of publishes, count. submitSeqs (fast path) records which
+// submit message added each task so that a redelivery is recognised.
+func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRecord, tasks []*batch.Task, submitSeqs []uint64) []added {
+	out := make([]added, len(tasks))
+	now := batch.At(s.st.Now())
+	jobKey := batch.Key(job.ID)
+	type pending struct {
+		i   int
+		key string
+		fut jetstream.PubAckFuture
+	}
+	var creates []pending
+	kvPrefix := "$KV." + topology.TasksBucket + "."
+	for i, t := range tasks {
+		if err := batch.ValidateTaskAdd(t, &job.Job); err != nil {
+			out[i].err = err
+			continue
+		}
+		rec := &state.TaskRecord{Task: *t, PoolKey: job.PoolKey}
+		rec.ETag, rec.LastModified = s.st.Stamp()
+		rec.URL, rec.CreationTime, rec.State, rec.StateTransitionTime = "", now, batch.TaskActive, now
+		rec.PreviousState, rec.PreviousStateTransitionTime = "", nil
+		rec.ExecutionInfo, rec.NodeInfo, rec.Stats = &batch.TaskExecutionInformation{}, nil, nil
+		if submitSeqs != nil {
+			rec.SubmitSeq = submitSeqs[i]
+		}
+		out[i].rec = rec
+		key := topology.TaskKey(account, jobKey, batch.Key(t.ID))
+		b, err := json.Marshal(rec)
+		if err != nil {
+			out[i].err = batch.InvalidBody("", err.Error())
+			continue
+		}
+		fut, err := s.js.PublishAsync(kvPrefix+key, b, jetstream.WithExpectLastSequencePerSubject(0))
+		if err != nil {
+			// Too many in flight or similar: fall back to a plain create below.
+			creates = append(creates, pending{i: i, key: key})
+			continue
+		}
+		creates = append(creates, pending{i: i, key: key, fut: fut})
+	}
+	// Collect the creates; resolve conflicts and failures one by one.
+	var ready []int
+	for _, p := range creates {
+		err := waitAck(ctx, p.fut)
+		if err != nil {
+			err = s.createSlow(ctx, p.key, out[p.i].rec)
+		}
+		if err != nil {
+			out[p.i].err = err
+			continue
+		}
+		ready = append(ready, p.i)
+	}
+	// Publish the ready messages, pipelined.
+	futs := make([]jetstream.PubAckFuture, len(ready))
+	for n, i := range ready {
+		msg, err := taskMsg(account, job, out[i].rec)
+		if err == nil {
+			futs[n], err = s.js.PublishMsgAsync(msg)
+		}
+		if err != nil {
+			futs[n] = nil
+		}
+	}
+	var delta state.Counts
+	for n, i := range ready {
+		if err := waitAck(ctx, futs[n]); err != nil {
+			msg, merr := taskMsg(account, job, out[i].rec)
+			if merr == nil {
+				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err = s.publish(pctx, msg)
+				cancel()
+			}
+			if err != nil {
+				// Not queued, so not accepted: take the record back.
+				_ = s.st.Tasks.Delete(context.WithoutCancel(ctx), topology.TaskKey(account, jobKey, batch.Key(out[i].rec.ID)))
+				out[i] = added{err: batch.AsError(err)}
+				continue
+			}
+		}
+		delta.Add(state.Delta(nil, out[i].rec))
+	}
+	s.counts.add(topology.JobKey(account, jobKey), delta)
+	return out
+}
+
+// createSlow creates a task record with a plain KV create: the path for a
+// key that held a deleted task, and for pipelined creates that failed.
+func (s *Service) createSlow(ctx context.Context, key string, rec *state.TaskRecord) error {
+	_, err := s.st.Tasks.Create(ctx, key, rec)
+	if !errors.Is(err, batch.ErrTaskExists) || rec.SubmitSeq == 0 {
+		return err
+	}
+	// A redelivered submit message whose task was already created: that is
+	// this same add, not a duplicate.
+	cur, _, gerr := s.st.Tasks.Get(ctx, key)
+	if gerr == nil && cur.SubmitSeq == rec.SubmitSeq {
+		*rec = *cur
+		return nil
+	}
+	return err
+}
+
+func waitAck(ctx context.Context, f jetstream.PubAckFuture) error {
+	if f == nil {
+		return errors.New("not published")
+	}
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+		return errors.New("publish ack timed out")
+	}
+}
+
+// GetTask returns a task.
+func (s *Service) GetTask(ctx context.Context, account, jobID, taskID string) (*state.TaskRecord, error) {
+	if _, err := s.GetJob(ctx, account, jobID); err != nil {
+		return nil, err
+	}
+	if batch.ValidID("taskId", taskID) != nil {
+		return nil, batch.ErrTaskNotFound
+	}
+	t, _, err := s.st.Tasks.Get(ctx, topology.TaskKey(account, batch.Key(jobID), batch.Key(taskID)))
+	return t, err
+}
+
+// ListTasks returns a job's tasks in id order.
+func (s *Service) ListTasks(ctx context.Context, account, jobID string) ([]*batch.Task, error) {
+	if _, err := s.GetJob(ctx, account, jobID); err != nil {
+		return nil, err
+	}
+	es, err := s.st.Tasks.List(ctx, topology.JobTaskKeys(account, batch.Key(jobID)))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*batch.Task, len(es))
+	for i, e := range es {
+		out[i] = &e.Value.Task
+	}
+	return out, nil
+}
+
+// TerminateTask ends a task: a queued one never runs, a running one is
+// killed; either way it completes with failureInfo TaskEnded.
+func (s *Service) TerminateTask(ctx context.Context, account, jobID, taskID string, cond Condition) error {
+	t, err := s.GetTask(ctx, account, jobID, taskID)
+	if err != nil {
+		return err
+	}
+	if err := cond.Check(t.ETag, t.LastModified); err != nil {
+		return err
+	}
+	if t.State == batch.TaskCompleted {
+		return batch.Errorf(409, "TaskCompleted", "The specified task is already in a completed state.")
+	}
+	ended, err := s.endTask(ctx, account, jobID, taskID, "The task was terminated by user request.")
+	if err != nil {
+		return err
+	}
+	if ended != nil && t.State == batch.TaskRunning {
+		s.killOnNode(ctx, account, t, jobID, "The task was terminated by user request.")
+	}
+	return nil
+}
+
+// endTask completes an unfinished task with TaskEnded and removes its
+// queued message. It returns the record as it was before, or nil if the task
+// had already completed.
+func (s *Service) endTask(ctx context.Context, account, jobID, taskID, message string) (*state.TaskRecord, error) {
+	key := topology.TaskKey(account, batch.Key(jobID), batch.Key(taskID))
+	var before *state.TaskRecord
+	after, _, err := s.st.Tasks.Update(ctx, key, func(t *state.TaskRecord) error {
+		if t.State == batch.TaskCompleted {
+			before = nil
+			return state.ErrStop
+		}
+		b := *t
+		before = &b
+		now := batch.At(s.st.Now())
+		s.setTaskState(t, batch.TaskCompleted)
+		ei := t.ExecutionInfo
+		ei.EndTime, ei.Result = now, batch.ResultFailure
+		ei.FailureInfo = &batch.TaskFailureInformation{Category: batch.CategoryUser, Code: "TaskEnded", Message: message}
+		return nil
+	})
+	if err != nil || before == nil {
+		return nil, err
+	}
+	if before.State == batch.TaskActive {
+		if err := s.purgeQueued(ctx, account, before.PoolKey, batch.Key(jobID), batch.Key(taskID)); err != nil {
+			s.log.WarnContext(ctx, "purge queued task", "task", taskID, "err", err)
+		}
+	}
+	s.counts.add(topology.JobKey(account, batch.Key(jobID)), state.Delta(before, after))
+	return before, nil
+}
+
+// DeleteTask removes a task; a running one is killed first.
+func (s *Service) DeleteTask(ctx context.Context, account, jobID, taskID string, cond Condition) error {
+	t, err := s.GetTask(ctx, account, jobID, taskID)
+	if err != nil {
+		return err
+	}
+	if err := cond.Check(t.ETag, t.LastModified); err != nil {
+		return err
+	}
+	key := topology.TaskKey(account, batch.Key(jobID), batch.Key(taskID))
+	if t.State == batch.TaskActive {
+		if err := s.purgeQueued(ctx, account, t.PoolKey, batch.Key(jobID), batch.Key(taskID)); err != nil {
+			return err
+		}
+	}
+	if t.State == batch.TaskRunning {
+		s.killOnNode(ctx, account, t, jobID, "The task was deleted.")
+	}
+	if err := s.st.Tasks.Delete(ctx, key); err != nil {
+		return err
+	}
+	s.counts.add(topology.JobKey(account, batch.Key(jobID)), state.Delta(t, nil))
+	return nil
+}
+
+// setTaskState moves a task to a new state, keeping the previous one.
+func (s *Service) setTaskState(t *state.TaskRecord, to string) {
+	now := batch.At(s.st.Now())
+	t.ETag, t.LastModified = s.st.Stamp()
+	if t.State != to {
+		t.PreviousState, t.PreviousStateTransitionTime = t.State, t.StateTransitionTime
+		t.State, t.StateTransitionTime = to, now
+	}
+	if t.ExecutionInfo == nil {
+		t.ExecutionInfo = &batch.TaskExecutionInformation{}
+	}
+}
+
+// bounded runs f for each index with at most n at once.
+func bounded(n, count int, f func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, n)
+	for i := range count {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(i)
+		})
+	}
+	wg.Wait()
+}

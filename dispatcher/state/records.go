@@ -1,0 +1,129 @@
+package state
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/natch-io/natch/shared/batch"
+)
+
+// Account is a natch account: a name and two keys (base64), either of which
+// signs requests.
+type Account struct {
+	Name string   `json:"name"`
+	Keys []string `json:"keys"`
+}
+
+// JobRecord is a job as stored: the API shape plus what the dispatcher
+// needs to know about it.
+type JobRecord struct {
+	batch.Job
+	// PoolKey is the storage key of the job's pool.
+	PoolKey string `json:"natchPoolKey"`
+}
+
+// TaskRecord is a task as stored: the API shape plus the dispatch state.
+type TaskRecord struct {
+	batch.Task
+	// PoolKey is the storage key of the pool the task's job runs on.
+	PoolKey string `json:"natchPoolKey"`
+	// Attempt is the current attempt (0 first, +1 per retry).
+	Attempt int `json:"natchAttempt"`
+	// Delivery is the highest JetStream delivery count seen for Attempt.
+	Delivery int `json:"natchDelivery,omitempty"`
+	// SubmitSeq is the submit-stream sequence that added the task (fast path).
+	SubmitSeq uint64 `json:"natchSubmitSeq,omitempty"`
+}
+
+// Counts are a job's task counts, kept up to date by the dispatcher.
+type Counts struct {
+	Tasks batch.TaskCounts `json:"taskCounts"`
+	Slots batch.TaskCounts `json:"taskSlotCounts"`
+	// Total is the number of tasks the job has (any state).
+	Total int `json:"total"`
+}
+
+// Add adds d to c.
+func (c *Counts) Add(d Counts) {
+	add := func(a *batch.TaskCounts, b batch.TaskCounts) {
+		a.Active += b.Active
+		a.Running += b.Running
+		a.Completed += b.Completed
+		a.Succeeded += b.Succeeded
+		a.Failed += b.Failed
+	}
+	add(&c.Tasks, d.Tasks)
+	add(&c.Slots, d.Slots)
+	c.Total += d.Total
+}
+
+// IsZero reports whether c changes nothing.
+func (c Counts) IsZero() bool { return c == Counts{} }
+
+// CountOf is what one task contributes to its job's counts; nil contributes nothing.
+func CountOf(t *TaskRecord) Counts {
+	var c Counts
+	if t == nil {
+		return c
+	}
+	slots := batch.IntOr(t.RequiredSlots, 1)
+	inc := func(f func(*batch.TaskCounts) *int) {
+		*f(&c.Tasks)++
+		*f(&c.Slots) += slots
+	}
+	switch t.State {
+	case batch.TaskActive:
+		inc(func(x *batch.TaskCounts) *int { return &x.Active })
+	case batch.TaskRunning, batch.TaskPreparing:
+		inc(func(x *batch.TaskCounts) *int { return &x.Running })
+	case batch.TaskCompleted:
+		inc(func(x *batch.TaskCounts) *int { return &x.Completed })
+		if t.ExecutionInfo != nil && t.ExecutionInfo.Result == batch.ResultSuccess {
+			inc(func(x *batch.TaskCounts) *int { return &x.Succeeded })
+		} else {
+			inc(func(x *batch.TaskCounts) *int { return &x.Failed })
+		}
+	}
+	c.Total = 1
+	return c
+}
+
+// Delta is what changing a task from before to after does to the counts
+// (before nil: added; after nil: deleted).
+func Delta(before, after *TaskRecord) Counts {
+	a, b := CountOf(after), CountOf(before)
+	neg := func(x batch.TaskCounts) batch.TaskCounts {
+		return batch.TaskCounts{Active: -x.Active, Running: -x.Running, Completed: -x.Completed, Succeeded: -x.Succeeded, Failed: -x.Failed}
+	}
+	a.Add(Counts{Tasks: neg(b.Tasks), Slots: neg(b.Slots), Total: -b.Total})
+	return a
+}
+
+// Stamp returns a fresh ETag and lastModified for an entity changed now:
+// the ETag is "0x" + .NET FILETIME ticks in hex, as Azure's look, and is
+// strictly increasing within this process so two changes never share one.
+func (s *Store) Stamp() (etag string, lastModified *batch.Time) {
+	const fileTimeEpoch = 0x089F7FF5F7B58000 // 1601-01-01 → 1970-01-01 in 100 ns ticks
+	now := s.now()
+	ticks := uint64(now.UnixNano()/100) + fileTimeEpoch
+	for {
+		last := s.lastTick.Load()
+		if ticks <= last {
+			ticks = last + 1
+		}
+		if s.lastTick.CompareAndSwap(last, ticks) {
+			break
+		}
+	}
+	return fmt.Sprintf("0x%X", ticks), batch.At(now)
+}
+
+func sortEntries[T any](es []Entry[T]) {
+	sort.Slice(es, func(i, j int) bool { return es[i].Key < es[j].Key })
+}
+
+// SubmitError is a fast-path task add that failed validation.
+type SubmitError struct {
+	TaskID string           `json:"taskId"`
+	Error  *batch.WireError `json:"error"`
+}

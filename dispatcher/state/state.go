@@ -1,0 +1,232 @@
+// Package state is the dispatcher's repository over JetStream KV: accounts,
+// pools, jobs, tasks, nodes and task counts. Every change is a
+// compare-and-set on the entry's revision; KV errors become domain errors
+// (batch.ErrJobNotFound, batch.ErrTaskExists, ...) here and nowhere else.
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
+	"github.com/natch-io/natch/shared/topology"
+)
+
+// ErrStop ends an Update without writing: the mutate function found nothing to change.
+var ErrStop = errors.New("state: nothing to change")
+
+// Store is the dispatcher's state in JetStream KV.
+type Store struct {
+	js       jetstream.JetStream
+	Accounts *Repo[Account]
+	Pools    *Repo[batch.Pool]
+	Jobs     *Repo[JobRecord]
+	Tasks    *Repo[TaskRecord]
+	Nodes    *Repo[protocol.NodeRecord]
+	Counts   *Repo[Counts]
+	Submit   *Repo[SubmitError]
+	now      func() time.Time
+	lastTick atomic.Uint64
+}
+
+// Open binds the store to the buckets topology.Ensure created.
+func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	bind := func(name string) (jetstream.KeyValue, error) {
+		kv, err := js.KeyValue(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("open bucket %s: %w", name, err)
+		}
+		return kv, nil
+	}
+	s := &Store{js: js, now: now}
+	var err error
+	var kvs [7]jetstream.KeyValue
+	for i, name := range []string{topology.AccountsBucket, topology.PoolsBucket, topology.JobsBucket,
+		topology.TasksBucket, topology.NodesBucket, topology.CountsBucket, topology.SubmitErrorsBucket} {
+		if kvs[i], err = bind(name); err != nil {
+			return nil, err
+		}
+	}
+	s.Accounts = &Repo[Account]{kv: kvs[0], notFound: batch.Errorf(403, "AuthenticationFailed", "The account does not exist.")}
+	s.Pools = &Repo[batch.Pool]{kv: kvs[1], notFound: batch.ErrPoolNotFound, exists: batch.ErrPoolExists}
+	s.Jobs = &Repo[JobRecord]{kv: kvs[2], notFound: batch.ErrJobNotFound, exists: batch.ErrJobExists}
+	s.Tasks = &Repo[TaskRecord]{kv: kvs[3], notFound: batch.ErrTaskNotFound, exists: batch.ErrTaskExists}
+	s.Nodes = &Repo[protocol.NodeRecord]{kv: kvs[4], notFound: batch.ErrNodeNotFound}
+	s.Counts = &Repo[Counts]{kv: kvs[5], notFound: batch.ErrJobNotFound}
+	s.Submit = &Repo[SubmitError]{kv: kvs[6], notFound: batch.ErrTaskNotFound}
+	return s, nil
+}
+
+// JetStream returns the JetStream context the store uses.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.now() }
+
+// Repo is a typed KV bucket whose values are JSON.
+type Repo[T any] struct {
+	kv       jetstream.KeyValue
+	notFound *batch.Error
+	exists   *batch.Error
+}
+
+// KV returns the bucket.
+func (r *Repo[T]) KV() jetstream.KeyValue { return r.kv }
+
+// Get reads a value and its revision.
+func (r *Repo[T]) Get(ctx context.Context, key string) (*T, uint64, error) {
+	e, err := r.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, r.notFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get %s: %w", key, err)
+	}
+	v := new(T)
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return nil, 0, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return v, e.Revision(), nil
+}
+
+// Create writes a new value; an existing key gives the repo's exists error.
+func (r *Repo[T]) Create(ctx context.Context, key string, v *T) (uint64, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0, err
+	}
+	rev, err := r.kv.Create(ctx, key, b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		if r.exists != nil {
+			return 0, r.exists
+		}
+		return 0, err
+	}
+	if err != nil {
+		return 0, fmt.Errorf("create %s: %w", key, err)
+	}
+	return rev, nil
+}
+
+// Put writes a value unconditionally.
+func (r *Repo[T]) Put(ctx context.Context, key string, v *T) (uint64, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0, err
+	}
+	return r.kv.Put(ctx, key, b)
+}
+
+// Update applies mutate to the current value and writes it by
+// compare-and-set, retrying on a concurrent change. mutate returning ErrStop
+// ends without writing (the current value is returned); any other error is
+// returned as is.
+func (r *Repo[T]) Update(ctx context.Context, key string, mutate func(*T) error) (*T, uint64, error) {
+	for {
+		v, rev, err := r.Get(ctx, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := mutate(v); err != nil {
+			if errors.Is(err, ErrStop) {
+				return v, rev, nil
+			}
+			return nil, 0, err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, 0, err
+		}
+		nrev, err := r.kv.Update(ctx, key, b, rev)
+		if isRevisionMismatch(err) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("update %s: %w", key, err)
+		}
+		return v, nrev, nil
+	}
+}
+
+// UpdateAt writes v if the key is still at rev. ok is false on a
+// concurrent change.
+func (r *Repo[T]) UpdateAt(ctx context.Context, key string, v *T, rev uint64) (nrev uint64, ok bool, err error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0, false, err
+	}
+	nrev, err = r.kv.Update(ctx, key, b, rev)
+	if isRevisionMismatch(err) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("update %s: %w", key, err)
+	}
+	return nrev, true, nil
+}
+
+// Delete removes a key (and its history).
+func (r *Repo[T]) Delete(ctx context.Context, key string) error {
+	if err := r.kv.Purge(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// Entry is a value with its key and revision.
+type Entry[T any] struct {
+	Key      string
+	Revision uint64
+	Value    *T
+}
+
+// List returns every live value whose key matches filter (a NATS subject
+// filter over keys such as "acct.job.*"), in key order.
+func (r *Repo[T]) List(ctx context.Context, filter string) ([]Entry[T], error) {
+	w, err := r.kv.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", filter, err)
+	}
+	defer func() { _ = w.Stop() }()
+	var out []Entry[T]
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return out, nil
+			}
+			if e == nil { // initial values delivered
+				sortEntries(out)
+				return out, nil
+			}
+			v := new(T)
+			if err := json.Unmarshal(e.Value(), v); err != nil {
+				return nil, fmt.Errorf("decode %s: %w", e.Key(), err)
+			}
+			out = append(out, Entry[T]{Key: e.Key(), Revision: e.Revision(), Value: v})
+		}
+	}
+}
+
+func isRevisionMismatch(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
