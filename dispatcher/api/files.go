@@ -216,9 +216,9 @@ func parseRange(v string, size int64) (int64, int64, bool) {
 
 // nodeFile is one entry of a file list.
 type nodeFile struct {
-	Name        string         `json:"name"`
-	URL         string         `json:"url"`
-	IsDirectory bool           `json:"isDirectory"`
+	Name        string        `json:"name"`
+	URL         string        `json:"url"`
+	IsDirectory bool          `json:"isDirectory"`
 	Properties  nodeFileProps `json:"properties"`
 }
 

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"golang.org/x/sync/errgroup"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/natch-io/natch/dispatcher/state"
 	"github.com/natch-io/natch/shared/batch"

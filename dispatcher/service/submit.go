@@ -119,4 +119,3 @@ func (s *Service) SubmitErrors(ctx context.Context, account, jobID string) ([]st
 	}
 	return out, nil
 }
-

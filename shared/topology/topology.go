@@ -54,7 +54,9 @@ func TaskSubject(account, pool, job, task string) string {
 }
 
 // PoolTasksFilter matches every ready task of a pool.
-func PoolTasksFilter(account, pool string) string { return "natch.tasks." + account + "." + pool + ".>" }
+func PoolTasksFilter(account, pool string) string {
+	return "natch.tasks." + account + "." + pool + ".>"
+}
 
 // JobTasksFilter matches every ready task of a job in a pool.
 func JobTasksFilter(account, pool, job string) string {
