@@ -1,11 +1,135 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
+
+	"github.com/natch-io/natch/shared/config"
+	"github.com/natch-io/natch/worker"
 )
 
+// newWorkerCmd is `natch worker`: one compute node of a pool.
 func newWorkerCmd(getenv func(string) string) *cobra.Command {
-	return &cobra.Command{Use: "worker", RunE: func(*cobra.Command, []string) error { return errors.New("worker: being built") }}
+	var (
+		natsURL, account, pool, nodeID, rootDir, vmSize, accountURL, logLevel string
+		slots                                                                 int
+		lowPriority, exitWithParent                                           bool
+		heartbeat, shutdownGrace                                              time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a compute node: pull the pool's tasks and run them",
+		Long: "Run a compute node (the natch node agent). It registers in the pool, pulls the pool's\n" +
+			"tasks from NATS JetStream, runs them in task directories under --root-dir, and stops\n" +
+			"gracefully on SIGTERM or Ctrl-C (running tasks are requeued after the grace period).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if exitWithParent {
+				var stop func()
+				ctx, stop = worker.WithParent(ctx, time.Second)
+				defer stop()
+			}
+			if nodeID == "" {
+				b := make([]byte, 8)
+				if _, err := rand.Read(b); err != nil {
+					return err
+				}
+				nodeID = "tvmps_" + hex.EncodeToString(b)
+			}
+			if rootDir == "" {
+				rootDir = filepath.Join("natch-node", nodeID)
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+			nc, err := nats.Connect(natsURL,
+				nats.Name("natch-worker "+nodeID),
+				nats.MaxReconnects(-1),
+				nats.ReconnectWait(time.Second),
+				nats.RetryOnFailedConnect(true),
+				nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+					if err != nil {
+						logger.Warn("disconnected from NATS", "err", err)
+					}
+				}),
+				nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("reconnected to NATS", "url", c.ConnectedUrl()) }),
+			)
+			if err != nil {
+				return fmt.Errorf("connect to NATS %s: %w", natsURL, err)
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return err
+			}
+			w, err := worker.New(nc, js, worker.Config{
+				Account:       account,
+				PoolID:        pool,
+				NodeID:        nodeID,
+				RootDir:       rootDir,
+				Slots:         slots,
+				VMSize:        vmSize,
+				LowPriority:   lowPriority,
+				AccountURL:    accountURL,
+				Heartbeat:     heartbeat,
+				ShutdownGrace: shutdownGrace,
+				Logger:        logger,
+			})
+			if err != nil {
+				return err
+			}
+			err = w.Run(ctx)
+			if errors.Is(err, worker.ErrNodeRemoved) {
+				return nil
+			}
+			if err == nil {
+				if ferr := nc.FlushTimeout(2 * time.Second); ferr != nil {
+					logger.Warn("flush NATS connection", "err", ferr)
+				}
+			}
+			return err
+		},
+	}
+	defURL := getenv(config.EnvNatsURL)
+	if defURL == "" {
+		defURL = nats.DefaultURL
+	}
+	f := cmd.Flags()
+	f.StringVar(&natsURL, "nats-url", defURL, "NATS server URL(s), comma separated ($"+config.EnvNatsURL+")")
+	f.StringVar(&account, "account", getenv(config.EnvAccount), "account name ($"+config.EnvAccount+"; required)")
+	f.StringVar(&pool, "pool", "", "pool id (required)")
+	f.StringVar(&nodeID, "node-id", "", `node id (default "tvmps_" + 16 random hex digits)`)
+	f.StringVar(&rootDir, "root-dir", "", "node root directory, AZ_BATCH_NODE_ROOT_DIR (default ./natch-node/<node-id>)")
+	f.IntVar(&slots, "slots", 0, "task slots (default: the pool's taskSlotsPerNode)")
+	f.StringVar(&vmSize, "vm-size", "standard_d2s_v3", "vmSize the node reports")
+	f.BoolVar(&lowPriority, "low-priority", false, "report the node as a spot/low-priority node (isDedicated=false)")
+	f.StringVar(&accountURL, "account-url", getenv(config.EnvURL), "AZ_BATCH_ACCOUNT_URL given to tasks ($"+config.EnvURL+")")
+	f.DurationVar(&heartbeat, "heartbeat", 2*time.Second, "how often the node record is refreshed")
+	f.DurationVar(&shutdownGrace, "shutdown-grace", 10*time.Second, "how long running tasks may finish on shutdown before they are requeued")
+	f.BoolVar(&exitWithParent, "exit-with-parent", false, "stop when the parent process exits (for workers started as child processes)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		switch {
+		case account == "":
+			return errors.New("--account is required")
+		case pool == "":
+			return errors.New("--pool is required")
+		}
+		return nil
+	}
+	return cmd
 }

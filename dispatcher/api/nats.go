@@ -37,11 +37,11 @@ func (s *Server) serveNATS(ctx context.Context, m *nats.Msg) {
 	}
 	fail := func(e *batch.Error) { reply(e.Status, errorBody(s.cfg.PublicURL, e, "", s.cfg.Now())) }
 	parts := strings.Split(m.Subject, ".")
-	if len(parts) != 4 {
+	if len(parts) < 4 {
 		fail(batch.Errorf(400, "InvalidOperation", "The subject must be natch.api.<account>.<operation>."))
 		return
 	}
-	account, op := parts[2], parts[3]
+	account, op := parts[2], strings.Join(parts[3:], ".")
 	if _, err := s.svc.Account(ctx, account); err != nil {
 		fail(errAuth("The account " + account + " does not exist."))
 		return

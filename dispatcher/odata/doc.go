@@ -12,11 +12,11 @@
 //	arg        = property | literal
 //
 // where an operand standing alone must be a boolean property, a function or
-// true/false. So "not" binds tighter than "and", which binds tighter than "or", and
-// "not state eq 'active'" means "not (state eq 'active')". Keywords, function
-// names (startswith, endswith, contains, substringof) and the literals true,
-// false and null are case-insensitive; property paths such as
-// executionInfo/exitCode are case-sensitive, as Azure's property names are.
+// true/false. So "not" binds tighter than "and", which binds tighter than
+// "or", and "not state eq 'active'" means "not (state eq 'active')".
+// Keywords, function names (startswith, endswith, contains, substringof) and
+// the literals true, false and null are case-insensitive; property paths such
+// as executionInfo/exitCode are case-sensitive, as Azure's property names are.
 // Literals are strings in single quotes, where a doubled quote stands for one
 // quote, numbers (12, -3, 2.5, 1e3), true, false, null, datetime literals
 // and bare timestamps:

@@ -42,7 +42,7 @@ func TestParse(t *testing.T) {
 		name   string
 		filter string
 		tree   string // fully parenthesized
-		str    string // String(); defaults to tree-less canonical check skipped when ""
+		str    string // String(), checked when set
 	}{
 		{name: "Empty", filter: "", tree: ""},
 		{name: "Blank", filter: "  \t", tree: ""},

@@ -50,7 +50,8 @@ func (s *Service) ingest(ctx context.Context, msgs []jetstream.Msg) {
 			seq = meta.Sequence.Stream
 		}
 		if err := batch.Decode(m.Data(), &t); err != nil {
-			id := m.Headers().Get(jetstream.MsgIDHeader)
+			id := m.Headers().Get(jetstream.MsgIDHeader) // <account>/<job>/<task id>
+			id = id[strings.LastIndexByte(id, '/')+1:]
 			s.recordSubmitError(ctx, ref.account, ref.job, id, err)
 			_ = m.Ack()
 			continue

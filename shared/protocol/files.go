@@ -2,16 +2,16 @@ package protocol
 
 import "time"
 
-// Node file commands, served by the worker over NATS request/reply on
+// Node file commands (one subject token each), served by the worker over NATS request/reply on
 // topology.NodeSubject(account, node, command); nodes need no inbound port.
 const (
 	// CmdFileStat: body FileRequest → reply JSON FileInfo.
-	CmdFileStat = "file.stat"
+	CmdFileStat = "filestat"
 	// CmdFileRead: body FileRequest → reply the raw bytes of
 	// [Offset, Offset+Length) (at most MaxFileChunk); headers carry FileInfo fields.
-	CmdFileRead = "file.read"
+	CmdFileRead = "fileread"
 	// CmdFileList: body FileRequest (Path a directory, Recursive) → reply JSON []FileInfo.
-	CmdFileList = "file.list"
+	CmdFileList = "filelist"
 )
 
 // MaxFileChunk is the most bytes one CmdFileRead reply carries; callers

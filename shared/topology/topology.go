@@ -2,7 +2,7 @@
 // and KV buckets, and creates them. Every component builds subjects through
 // these functions so that producers and consumers always agree.
 //
-//	natch.api.<account>.<operation>                   NATS API (request/reply)
+//	natch.api.<account>.<operation>                   NATS API (request/reply; operations like "pool.get")
 //	natch.submit.<account>.<job>                      stream NATCH_SUBMIT: fast-path task adds
 //	natch.tasks.<account>.<pool>.<job>.<task>         stream NATCH_TASKS: ready tasks, one consumer per pool
 //	natch.events.<account>.<job>.<task>               stream NATCH_EVENTS: task events from workers
@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -72,14 +73,22 @@ func EventSubject(account, job, task string) string {
 }
 
 // SubmitSubject is where submitters publish tasks to add to a job
-// (Nats-Msg-Id = task id).
+// (Nats-Msg-Id = SubmitMsgID).
 func SubmitSubject(account, job string) string { return "natch.submit." + account + "." + job }
+
+// SubmitMsgID is the Nats-Msg-Id of a task published to the submit stream:
+// "<account>/<job key>/<task id>". The stream's duplicate window spans every
+// job and account, so the id must name all three; a retried publish of the
+// same task is stored once.
+func SubmitMsgID(account, job, taskID string) string {
+	return account + "/" + strings.ToLower(job) + "/" + taskID
+}
 
 // APISubject is the NATS API subject of an operation.
 func APISubject(account, op string) string { return "natch.api." + account + "." + op }
 
 // APIFilter matches every NATS API operation of every account.
-const APIFilter = "natch.api.*.*"
+const APIFilter = "natch.api.*.>"
 
 // NodeSubject is the subject of a command to a node.
 func NodeSubject(account, node, command string) string {

@@ -1,0 +1,78 @@
+// Package scaler keeps every pool's compute nodes at the pool's targets.
+//
+//	natch-pools (KV) ──watch──┐          ┌──watch── natch-nodes (KV)
+//	targets, state            ▼          ▼          heartbeats (workers)
+//	                     ┌──────────────────────┐
+//	     every Interval  │ Decide(pool, nodes)  │  pure: counts, ranks, timeouts
+//	     and on changes  └──────────┬───────────┘
+//	                                ▼ Plan
+//	 Provider.Start/Stop    mark offline / leavingpool (CAS)    pool current counts,
+//	 (local processes,      delete dead records                 allocationState (CAS),
+//	  scale sets, …)                                            delete a deleting pool
+//
+// # Vocabulary
+//
+//   - target: the pool's targetDedicatedNodes / targetLowPriorityNodes, set by
+//     the dispatcher (add, resize) or an autoscale formula.
+//   - registered node: a node with a record in the nodes bucket, written and
+//     heartbeated by its agent (natch worker).
+//   - pending node: a node the provider started that has not registered yet.
+//     Pending nodes live only in the scaler's memory.
+//   - counted node: a registered node that is not leavingpool and not offline
+//     with its process gone, or a pending node. Counted nodes are compared
+//     with the targets.
+//   - current: the counted registered nodes, written to the pool's
+//     currentDedicatedNodes / currentLowPriorityNodes.
+//
+// # A round
+//
+// The scaler watches both buckets, so its view is in memory and a round reads
+// nothing. Each round (every Interval, and at once when a pool changes or a
+// node comes, goes or changes state) calls Decide for each pool and carries out
+// the Plan:
+//
+//   - fewer counted nodes than the target: start nodes (ids tvmps_<hex>_d or
+//     _p). A start that exits or does not register within StartTimeout is a
+//     failed start: it is stopped and replaced, with a backoff that doubles
+//     from Interval up to MaxStartBackoff.
+//   - more: remove the least useful first: offline but alive, pending,
+//     starting, idle, then running (fewest tasks first). A registered node is
+//     removed by setting its record to leavingpool (its worker then requeues
+//     its tasks and stops) and asking the provider to stop it (SIGTERM, then
+//     SIGKILL after the provider's grace). The worker deletes its record as it
+//     goes; the scaler deletes a leavingpool record whose process is gone or
+//     whose heartbeat went stale.
+//   - a node without a heartbeat for OfflineAfter is marked offline. It keeps
+//     counting only while the provider says its process is alive (and for at
+//     most StartTimeout more); otherwise a replacement is started. Offline
+//     records are deleted after OfflineRetention.
+//   - the pool's current counts and allocationState (resizing while nodes
+//     start or leave or counts differ from targets, else steady) are written
+//     by compare-and-set, with a new eTag and lastModified, only when they
+//     change.
+//   - a pool in state deleting: every node is removed; once none is left the
+//     pool's consumer on NATCH_TASKS and then its record are deleted.
+//   - a pool in allocationState stopping (stop resize): pending starts are
+//     cancelled, no node is added or removed, the targets become the current
+//     counts, a ResizeStopped resize error is recorded and the pool turns
+//     steady.
+//
+// Nodes whose pool record is gone are removed as for a deleting pool.
+//
+// # One scaler per account
+//
+// Before acting on an account's pools a scaler takes the account's lease: the
+// key LeaseKey(account) ("scaler.<account>") in the KV bucket LeasesBucket
+// ("natch-leases", created on first use with the replicas and storage of the
+// pools bucket, entries expiring after LeaseTTL). The holder renews it every
+// third of the TTL and deletes it when Run returns. Any other scaler finds
+// the key taken and leaves the account alone, still watching, until the key
+// is deleted or expires (a crashed holder's lease frees after LeaseTTL,
+// 15s by default; a scaler restarted with the crashed one's Holder name
+// takes it back at once). Several scalers may so run at once, each acting on
+// the accounts whose lease it holds.
+//
+// A scaler that restarts forgets its pending nodes; nodes it started earlier
+// and that still heartbeat count as registered nodes, and nodes whose
+// processes died with the old scaler go offline and are replaced.
+package scaler

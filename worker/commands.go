@@ -1,0 +1,122 @@
+package worker
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
+)
+
+// replyOverhead is room left for headers in a reply of MaxPayload bytes.
+const replyOverhead = 4096
+
+// handleCommand serves a node command (core NATS request/reply on
+// topology.NodeSubject(account, node, command)).
+func (w *Worker) handleCommand(m *nats.Msg) {
+	cmd := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	reply := nats.NewMsg(m.Reply)
+	var err error
+	switch cmd {
+	case protocol.CmdTerminateTask:
+		err = w.cmdTerminate(m.Data)
+	case protocol.CmdFileStat, protocol.CmdFileRead, protocol.CmdFileList:
+		var req protocol.FileRequest
+		if jerr := json.Unmarshal(m.Data, &req); jerr != nil {
+			err = &cmdError{CodeInvalidInput, "The request body is not a valid file request: " + jerr.Error()}
+			break
+		}
+		err = w.cmdFile(cmd, req, reply)
+	default:
+		err = &cmdError{CodeInvalidInput, "Unknown node command " + cmd + "."}
+	}
+	if err != nil {
+		var ce *cmdError
+		if !errors.As(err, &ce) {
+			ce = &cmdError{"InternalError", err.Error()}
+		}
+		reply.Header = nats.Header{protocol.ErrorHeader: []string{ce.code}}
+		reply.Data = []byte(ce.msg)
+	}
+	if m.Reply == "" {
+		return
+	}
+	if err := m.RespondMsg(reply); err != nil {
+		w.log.Warn("reply to node command", "command", cmd, "err", err)
+	}
+}
+
+// cmdTerminate kills a task's process group if the node holds that
+// job/task/attempt.
+func (w *Worker) cmdTerminate(data []byte) error {
+	var req protocol.TerminateTask
+	if err := json.Unmarshal(data, &req); err != nil {
+		return &cmdError{CodeInvalidInput, "The request body is not a valid terminate request: " + err.Error()}
+	}
+	if !w.terminate(req) {
+		return &cmdError{CodeTaskNotFound, "The node is not running the specified task."}
+	}
+	return nil
+}
+
+// terminate ends the held task matching req and reports whether there was
+// one. A task that has not started yet ends without starting; one that has
+// already ended is left to report its result.
+func (w *Worker) terminate(req protocol.TerminateTask) bool {
+	job, tk := batch.Key(req.JobID), batch.Key(req.TaskID)
+	why := &terminated{reason: req.Reason}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for t := range w.held {
+		if t.tm.Attempt != req.Attempt || batch.Key(t.tm.JobID) != job || batch.Key(t.tm.Task.ID) != tk {
+			continue
+		}
+		switch {
+		case t.settling:
+		case t.cancel != nil:
+			t.cancel(why)
+		default:
+			t.pending = why
+		}
+		return true
+	}
+	return false
+}
+
+// cmdFile serves the file commands, filling reply.
+func (w *Worker) cmdFile(cmd string, req protocol.FileRequest, reply *nats.Msg) error {
+	switch cmd {
+	case protocol.CmdFileStat:
+		fi, err := w.fileStat(req)
+		if err != nil {
+			return err
+		}
+		reply.Data, err = json.Marshal(fi)
+		return err
+	case protocol.CmdFileRead:
+		fi, data, err := w.fileRead(req)
+		if err != nil {
+			return err
+		}
+		fileHeaders(reply.Header, fi, req.Offset)
+		reply.Data = data
+		return nil
+	default:
+		list, err := w.fileList(req)
+		if err != nil {
+			return err
+		}
+		data, truncated, err := encodeList(list, int(w.nc.MaxPayload())-replyOverhead)
+		if err != nil {
+			return err
+		}
+		if truncated {
+			reply.Header.Set(HeaderListTruncated, "true")
+		}
+		reply.Data = data
+		return nil
+	}
+}

@@ -1,0 +1,214 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The worker pulls with JetStream's pull protocol directly: one request for
+// one message at a time, sent only while a slot is free, with every reply
+// coming to one long-lived subscription. jetstream's Next costs a
+// subscription, a goroutine and timers per message (about three times the
+// round trip here), and its Consume/Messages prefetch messages that would
+// then wait unacknowledged for a slot. Everything else uses jetstream.
+
+// maxIdleHeartbeat is the longest interval between the server's
+// confirmations that a pull request still waits (at most a quarter of the
+// request's wait). Three missed ones on a live connection mean the server
+// forgot the request, so it bounds how long a server restart stalls a node.
+const maxIdleHeartbeat = 2 * time.Second
+
+// Errors of puller.next.
+var (
+	errNoHeartbeat  = errors.New("pull request: no heartbeat from the server")
+	errDisconnected = errors.New("pull request: not connected to NATS")
+)
+
+// puller sends pull requests for a consumer and receives their replies.
+type puller struct {
+	nc      *nats.Conn
+	subject string // $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
+	prefix  string // reply subjects are prefix + request number
+	body    []byte
+	sub     *nats.Subscription
+	ch      chan *nats.Msg
+	timer   *time.Timer
+	wait    time.Duration // how long a request waits on the server
+	hb      time.Duration // idle heartbeat of the requests
+
+	// The open request, if any.
+	seq      uint64
+	reply    string
+	open     bool
+	deadline time.Time // when the request has expired on the server for sure
+}
+
+// newPuller subscribes to the replies of pull requests for a consumer. A
+// request waits on the server for up to wait.
+func newPuller(nc *nats.Conn, js jetstream.JetStream, stream, consumer string, wait time.Duration) (*puller, error) {
+	o := js.Options()
+	api := "$JS.API."
+	switch {
+	case o.APIPrefix != "":
+		api = strings.TrimSuffix(o.APIPrefix, ".") + "."
+	case o.Domain != "":
+		api = "$JS." + o.Domain + ".API."
+	}
+	hb := min(maxIdleHeartbeat, wait/4)
+	body, err := json.Marshal(struct {
+		Batch         int           `json:"batch"`
+		Expires       time.Duration `json:"expires"`
+		IdleHeartbeat time.Duration `json:"idle_heartbeat"`
+	}{1, wait, hb})
+	if err != nil {
+		return nil, err
+	}
+	p := &puller{
+		nc:      nc,
+		subject: api + "CONSUMER.MSG.NEXT." + stream + "." + consumer,
+		prefix:  nc.NewInbox() + ".",
+		body:    body,
+		ch:      make(chan *nats.Msg, 64),
+		timer:   time.NewTimer(time.Hour),
+		wait:    wait,
+		hb:      hb,
+	}
+	p.timer.Stop()
+	if p.sub, err = nc.ChanSubscribe(p.prefix+"*", p.ch); err != nil {
+		return nil, fmt.Errorf("subscribe to pull replies: %w", err)
+	}
+	return p, nil
+}
+
+// next waits for one message, sending a pull request for it unless the
+// previous one is still open. It returns nil, nil when the request expired
+// without a message.
+//
+// At most one request is ever open, so at most one message can arrive that
+// the caller did not wait for. A request stays open until the server ends
+// it (a message, or a status reply on its reply subject), until its
+// heartbeats stop on a live connection (the server forgot it), or until its
+// expiry has passed for sure.
+// Delivered messages carry their stream subject, not the reply subject, so
+// only the open request can be the one a message answers.
+func (p *puller) next(ctx context.Context) (*nats.Msg, error) {
+	now := time.Now()
+	if p.open && now.After(p.deadline) {
+		p.open = false
+	}
+	if !p.open {
+		if !p.nc.IsConnected() {
+			return nil, errDisconnected // a buffered request could outlive its slot
+		}
+		p.seq++
+		p.reply = p.prefix + strconv.FormatUint(p.seq, 10)
+		if err := p.nc.PublishRequest(p.subject, p.reply, p.body); err != nil {
+			return nil, err
+		}
+		p.open, p.deadline = true, now.Add(p.wait+2*p.hb)
+	}
+	p.timer.Reset(min(3*p.hb, time.Until(p.deadline)))
+	defer p.timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.timer.C:
+			// Heartbeats that stop on a live connection mean that the server
+			// has forgotten the request (a restart); while disconnected,
+			// nothing can be told.
+			if time.Now().After(p.deadline) || p.nc.IsConnected() {
+				p.open = false
+			}
+			return nil, errNoHeartbeat
+		case m := <-p.ch:
+			status := m.Header.Get("Status")
+			if status == "" {
+				p.open = false
+				return m, nil
+			}
+			if m.Subject != p.reply {
+				continue // a status of an earlier request
+			}
+			switch status {
+			case "100": // idle heartbeat
+				p.timer.Reset(min(3*p.hb, time.Until(p.deadline)))
+			case "404", "408": // no messages; expired
+				p.open = false
+				return nil, nil
+			default: // 409 consumer deleted, too many waiting requests, leader change, ...
+				p.open = false
+				return nil, fmt.Errorf("pull request: %s %s", status, m.Header.Get("Description"))
+			}
+		}
+	}
+}
+
+// close unsubscribes and gives back any message that arrived unasked.
+func (p *puller) close() error {
+	err := p.sub.Unsubscribe()
+	for {
+		select {
+		case m := <-p.ch:
+			if m.Header.Get("Status") == "" && m.Reply != "" {
+				_ = p.nc.Publish(m.Reply, []byte("-NAK"))
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// taskMsg is a pulled task message; its acks are the JetStream ack protocol
+// published on its reply subject (fire and forget, as jetstream's Ack).
+type taskMsg struct {
+	m  *nats.Msg
+	nc *nats.Conn
+}
+
+func (t taskMsg) ack(body string) error { return t.nc.Publish(t.m.Reply, []byte(body)) }
+
+// Data is the message payload.
+func (t taskMsg) Data() []byte { return t.m.Data }
+
+// Subject is the message subject.
+func (t taskMsg) Subject() string { return t.m.Subject }
+
+// Ack acknowledges the message: it is done.
+func (t taskMsg) Ack() error { return t.ack("+ACK") }
+
+// Nak gives the message back for immediate redelivery.
+func (t taskMsg) Nak() error { return t.ack("-NAK") }
+
+// InProgress resets the message's AckWait.
+func (t taskMsg) InProgress() error { return t.ack("+WPI") }
+
+// TermWithReason stops redelivery of the message.
+func (t taskMsg) TermWithReason(reason string) error { return t.ack("+TERM " + reason) }
+
+// NumDelivered is the message's delivery count, from its reply subject
+// ($JS.ACK.<stream>.<consumer>.<delivered>.… or, from newer servers,
+// $JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.…).
+func (t taskMsg) NumDelivered() (int, error) {
+	tokens := strings.Split(t.m.Reply, ".")
+	if len(tokens) < 9 || tokens[0] != "$JS" || tokens[1] != "ACK" || (len(tokens) > 9 && len(tokens) < 11) {
+		return 0, fmt.Errorf("not a JetStream message: reply subject %q", t.m.Reply)
+	}
+	i := 4
+	if len(tokens) >= 11 {
+		i = 6
+	}
+	n, err := strconv.Atoi(tokens[i])
+	if err != nil {
+		return 0, fmt.Errorf("delivery count in %q: %w", t.m.Reply, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,327 @@
+// Package run executes one task attempt as a local process: it lays out the
+// task directory (wd/, stdout.txt, stderr.txt), splits the command line with
+// shell-style quoting and executes the program directly (not under a shell)
+// in its own process group, enforces maxWallClockTime, and reports the
+// outcome as Azure Batch does (exit code, failureInfo).
+//
+//	<task dir>/
+//	    stdout.txt   the process's standard output (truncated per attempt)
+//	    stderr.txt   the process's standard error (truncated per attempt)
+//	    wd/          the working directory (AZ_BATCH_TASK_WORKING_DIR)
+//
+// When the main process ends, whatever is left of its process group is
+// killed, so a task never leaves processes behind.
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/shlex"
+
+	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
+)
+
+// Failure codes and messages the runner reports, as Azure Batch words them.
+const (
+	// CodeFailureExitCode is the failureInfo code of a non-zero exit.
+	CodeFailureExitCode = "FailureExitCode"
+	// MsgFailureExitCode is the failureInfo message of a non-zero exit.
+	MsgFailureExitCode = "The task process exited with an unexpected exit code"
+	// MsgMaxWallClock is the failureInfo message of a task killed by maxWallClockTime.
+	MsgMaxWallClock = "The task exceeded its maximum wall clock time and was terminated."
+)
+
+// File and directory names inside a task directory.
+const (
+	WorkingDir = "wd"
+	StdoutFile = "stdout.txt"
+	StderrFile = "stderr.txt"
+)
+
+// Spec is one task attempt to run.
+type Spec struct {
+	// TaskDir is the task directory; it and TaskDir/wd are created if missing.
+	TaskDir string
+	// CommandLine is split with shell-style quoting; the first word is the
+	// program, looked up on the PATH of Env when it holds no slash.
+	CommandLine string
+	// Env is the complete environment of the process ("NAME=value"); a later
+	// entry wins over an earlier one of the same name.
+	Env []string
+	// MaxWallClockTime kills the process group this long after the process
+	// started. Zero means no limit.
+	MaxWallClockTime time.Duration
+	// OnStart, if set, is called once the process has started, before Run
+	// waits for it. It must not block.
+	OnStart func(start time.Time)
+}
+
+// Result is the outcome of an attempt.
+type Result struct {
+	// StartTime is when the process started, or when the attempt began if
+	// it never started.
+	StartTime time.Time
+	// EndTime is when the process ended, or when the attempt failed.
+	EndTime time.Time
+	// Started reports whether a process was started.
+	Started bool
+	// ExitCode is the process's exit code (128+signal if a signal killed
+	// it); nil if it never started.
+	ExitCode *int
+	// FailureInfo says why the attempt failed; nil on success and when
+	// Interrupted (the caller knows why it cancelled the context).
+	FailureInfo *batch.TaskFailureInformation
+	// Interrupted reports that the process was killed because ctx was done.
+	Interrupted bool
+}
+
+// Succeeded reports whether the process ran and exited with code 0.
+func (r Result) Succeeded() bool {
+	return r.FailureInfo == nil && !r.Interrupted && r.ExitCode != nil && *r.ExitCode == 0
+}
+
+// Runner runs task processes. The zero value is not usable; use New.
+type Runner struct {
+	devNullOnce sync.Once
+	devNull     *os.File
+	devNullErr  error
+}
+
+// New returns a Runner.
+func New() *Runner { return &Runner{} }
+
+// Close releases the runner's resources.
+func (r *Runner) Close() error {
+	if r.devNull != nil {
+		return r.devNull.Close()
+	}
+	return nil
+}
+
+func (r *Runner) stdin() (*os.File, error) {
+	r.devNullOnce.Do(func() { r.devNull, r.devNullErr = os.Open(os.DevNull) })
+	return r.devNull, r.devNullErr
+}
+
+// Run runs the attempt and waits for it to end. When ctx is done while the
+// process runs, its whole process group is killed (SIGKILL) and the result
+// is Interrupted.
+func (r *Runner) Run(ctx context.Context, s Spec) Result {
+	res := Result{StartTime: time.Now()}
+	fail := func(category, code, msg string) Result {
+		res.EndTime = time.Now()
+		res.FailureInfo = &batch.TaskFailureInformation{Category: category, Code: code, Message: msg}
+		return res
+	}
+	wd := filepath.Join(s.TaskDir, WorkingDir)
+	if err := makeDirs(s.TaskDir, wd); err != nil {
+		return fail(batch.CategoryServer, protocol.CodeResourceDirCreate,
+			"The task directory could not be created: "+err.Error())
+	}
+	stdout, err := createFile(filepath.Join(s.TaskDir, StdoutFile))
+	if err != nil {
+		return fail(batch.CategoryServer, protocol.CodeResourceDirCreate,
+			"The task's stdout file could not be created: "+err.Error())
+	}
+	defer stdout.Close()
+	stderr, err := createFile(filepath.Join(s.TaskDir, StderrFile))
+	if err != nil {
+		return fail(batch.CategoryServer, protocol.CodeResourceDirCreate,
+			"The task's stderr file could not be created: "+err.Error())
+	}
+	defer stderr.Close()
+	stdin, err := r.stdin()
+	if err != nil {
+		return fail(batch.CategoryServer, protocol.CodeCommandLaunch, "open "+os.DevNull+": "+err.Error())
+	}
+
+	args, err := shlex.Split(s.CommandLine)
+	if err != nil {
+		return fail(batch.CategoryUser, protocol.CodeCommandLaunch,
+			fmt.Sprintf("The command line could not be parsed: %v", err))
+	}
+	if len(args) == 0 {
+		return fail(batch.CategoryUser, protocol.CodeCommandLaunch, "The command line is empty.")
+	}
+	path, err := lookPath(args[0], envValue(s.Env, "PATH"))
+	if err != nil {
+		return fail(batch.CategoryUser, launchCode(err),
+			fmt.Sprintf("The program %q could not be started: %v", args[0], err))
+	}
+	cmd := &exec.Cmd{
+		Path:        path,
+		Args:        args,
+		Env:         s.Env,
+		Dir:         wd,
+		Stdin:       stdin,
+		Stdout:      stdout,
+		Stderr:      stderr,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return fail(batch.CategoryUser, launchCode(err),
+			fmt.Sprintf("The program %q could not be started: %v", args[0], err))
+	}
+	res.StartTime, res.Started = start, true
+	pg := &group{pgid: cmd.Process.Pid}
+	stopCtx := context.AfterFunc(ctx, func() { pg.kill(&pg.interrupted) })
+	var wallTimer *time.Timer
+	if s.MaxWallClockTime > 0 {
+		wallTimer = time.AfterFunc(s.MaxWallClockTime, func() { pg.kill(&pg.wallClock) })
+	}
+	if s.OnStart != nil {
+		s.OnStart(start)
+	}
+	waitErr := cmd.Wait()
+	res.EndTime = time.Now()
+	stopCtx()
+	if wallTimer != nil {
+		wallTimer.Stop()
+	}
+	interrupted, wallClock := pg.exited()
+	// Leave nothing behind: background children of the task die with it.
+	_ = syscall.Kill(-pg.pgid, syscall.SIGKILL)
+
+	code := -1
+	killedBy9 := false
+	if st := cmd.ProcessState; st != nil {
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok {
+			switch {
+			case ws.Signaled():
+				code = 128 + int(ws.Signal())
+				killedBy9 = ws.Signal() == syscall.SIGKILL
+			case ws.Exited():
+				code = ws.ExitStatus()
+			}
+		} else {
+			code = st.ExitCode()
+		}
+	} else if waitErr != nil {
+		return fail(batch.CategoryServer, protocol.CodeCommandLaunch, "wait for the task process: "+waitErr.Error())
+	}
+	res.ExitCode = &code
+	switch {
+	case interrupted && killedBy9:
+		res.Interrupted = true
+	case wallClock && killedBy9:
+		res.FailureInfo = &batch.TaskFailureInformation{Category: batch.CategoryUser,
+			Code: protocol.CodeMaxWallClock, Message: MsgMaxWallClock}
+	case code != 0:
+		res.FailureInfo = &batch.TaskFailureInformation{Category: batch.CategoryUser,
+			Code: CodeFailureExitCode, Message: MsgFailureExitCode}
+	}
+	return res
+}
+
+// group is a running process group and why it was killed.
+type group struct {
+	pgid        int
+	mu          sync.Mutex
+	done        bool // the main process has been waited for
+	interrupted bool
+	wallClock   bool
+}
+
+// kill SIGKILLs the group, unless the main process already ended, and
+// records why.
+func (g *group) kill(why *bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.done {
+		return
+	}
+	*why = true
+	_ = syscall.Kill(-g.pgid, syscall.SIGKILL)
+}
+
+// exited marks the main process as waited for and returns why it was
+// killed, if it was.
+func (g *group) exited() (interrupted, wallClock bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.done = true
+	return g.interrupted, g.wallClock
+}
+
+// makeDirs creates dir and wd (inside dir) with as few system calls as the
+// common cases (a new task of a known job; a retry) allow.
+func makeDirs(dir, wd string) error {
+	err := os.Mkdir(dir, 0o755)
+	switch {
+	case err == nil, errors.Is(err, fs.ErrExist):
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	if err := os.Mkdir(wd, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+func createFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o644)
+}
+
+// launchCode classifies a start error: a missing program is
+// CommandProgramNotFound, anything else CommandLaunchFailed.
+func launchCode(err error) string {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return protocol.CodeProgramNotFound
+	}
+	return protocol.CodeCommandLaunch
+}
+
+// envValue returns the value of the last name=value entry in env.
+func envValue(env []string, name string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], name); ok && strings.HasPrefix(v, "=") {
+			return v[1:]
+		}
+	}
+	return ""
+}
+
+// lookPath finds an executable as a shell would, but in the given PATH
+// (the task's, not the worker's). A name with a slash is used as is
+// (relative to the working directory).
+func lookPath(name, pathEnv string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	var denied error
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			continue // "." in PATH is not honoured, as in os/exec
+		}
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if err != nil || fi.IsDir() {
+			continue
+		}
+		if fi.Mode()&0o111 == 0 {
+			denied = fmt.Errorf("%s: %w", p, fs.ErrPermission)
+			continue
+		}
+		return p, nil
+	}
+	if denied != nil {
+		return "", denied
+	}
+	return "", fmt.Errorf("%q: %w in $PATH", name, exec.ErrNotFound)
+}
