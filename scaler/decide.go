@@ -82,14 +82,15 @@ type Plan struct {
 }
 
 // AllocationState is the pool's allocationState after the plan: resizing
-// while nodes start or leave or the counts differ from the targets, else
-// steady.
+// while nodes start or leave or the counts are below the targets, else
+// steady. (Counts above the targets with nothing leaving are external nodes
+// the scaler does not remove.)
 func (pl Plan) AllocationState(p *batch.Pool) string {
 	if pl.StopResize {
 		return batch.AllocSteady
 	}
-	if pl.Busy || pl.CurrentDedicated != batch.IntOr(p.TargetDedicatedNodes, 0) ||
-		pl.CurrentLowPriority != batch.IntOr(p.TargetLowPriorityNodes, 0) {
+	if pl.Busy || pl.CurrentDedicated < batch.IntOr(p.TargetDedicatedNodes, 0) ||
+		pl.CurrentLowPriority < batch.IntOr(p.TargetLowPriorityNodes, 0) {
 		return batch.AllocResizing
 	}
 	return batch.AllocSteady
@@ -122,12 +123,18 @@ type candidate struct {
 // gone, or it stayed silent for StartTimeout more, a replacement is started.
 // Scale-in removes offline, unregistered, starting, idle and then running
 // nodes (the fewest running tasks first).
+//
+// A live, heartbeating node that the provider does not know is external: a
+// `natch worker` someone runs by hand against the pool. It counts towards
+// the current nodes (so fewer are started) but the scaler never removes it;
+// with more external nodes than the target, the pool is simply above it.
 func Decide(pool *batch.Pool, nodes []Node, p Policy, now time.Time) Plan {
 	var pl Plan
 	removing := pool == nil || pool.State == batch.PoolDeleting
 	stopping := !removing && pool.AllocationState == batch.AllocStopping
 	pl.StopResize = stopping
 	var live [2][]candidate // [0] low-priority, [1] dedicated
+	var external [2]int
 
 	for _, n := range nodes {
 		if n.Record == nil {
@@ -188,6 +195,10 @@ func Decide(pool *batch.Pool, nodes []Node, p Policy, now time.Time) Plan {
 			live[kind(r.IsDedicated)] = append(live[kind(r.IsDedicated)], candidate{id: n.ID, rank: rankOffline})
 			continue
 		}
+		if !n.Alive && !removing {
+			external[kind(r.IsDedicated)]++
+			continue
+		}
 		c := candidate{id: n.ID, rank: rankIdle}
 		switch r.State {
 		case batch.NodeCreating, batch.NodeStarting, "waitingforstarttask":
@@ -209,6 +220,7 @@ func Decide(pool *batch.Pool, nodes []Node, p Policy, now time.Time) Plan {
 		default:
 			target = batch.IntOr(pool.TargetLowPriorityNodes, 0)
 		}
+		target = max(target-external[k], 0)
 		if len(nodes) < target {
 			if k == 1 {
 				pl.StartDedicated = target - len(nodes)
@@ -221,7 +233,7 @@ func Decide(pool *batch.Pool, nodes []Node, p Policy, now time.Time) Plan {
 			return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.running, b.running), cmp.Compare(a.id, b.id))
 		})
 		excess := max(len(nodes)-target, 0)
-		current := 0
+		current := external[k]
 		for i, c := range nodes {
 			switch {
 			case i < excess && c.pending:

@@ -194,6 +194,12 @@ func TestDecide(t *testing.T) {
 			alloc: batch.AllocResizing,
 		},
 		{
+			name: "ExternalNodesCountButStay", pool: pool(1, 0),
+			nodes: []scaler.Node{dead(node("hand1", batch.NodeIdle, 0)), dead(node("hand2", batch.NodeRunning, 0))},
+			want:  scaler.Plan{CurrentDedicated: 2},
+			alloc: batch.AllocSteady,
+		},
+		{
 			name:  "GonePoolRemovesNodes",
 			nodes: []scaler.Node{node("a", batch.NodeIdle, 0), dead(node("b", batch.NodeLeaving, 0))},
 			want:  scaler.Plan{Leave: []string{"a"}, Delete: []string{"b"}, Busy: true},
@@ -241,12 +247,17 @@ func TestDecideNeverCountsMoreThanTarget(t *testing.T) {
 		}
 		pl := scaler.Decide(&batch.Pool{State: batch.PoolActive, TargetDedicatedNodes: batch.Int(target)}, nodes, policy, now)
 		counted := pl.CurrentDedicated + pl.StartDedicated
+		external := 0 // heartbeating nodes the provider does not know: never removed
 		for _, n := range nodes { // pending nodes kept count too
 			if n.Record == nil && n.Alive && !slices.Contains(pl.Cancel, n.ID) && !slices.Contains(pl.Failed, n.ID) {
 				counted++
 			}
+			if r := n.Record; r != nil && !n.Alive && r.State != batch.NodeLeaving &&
+				now.Sub(r.Heartbeat) <= policy.OfflineAfter {
+				external++
+			}
 		}
-		require.Equal(t, target, counted, "seed %d: nodes after the plan must meet the target", seed)
+		require.Equal(t, max(target, external), counted, "seed %d: nodes after the plan must meet the target", seed)
 		for _, id := range pl.Leave {
 			require.False(t, slices.Contains(pl.Delete, id), "seed %d: %s both leaves and is deleted", seed, id)
 		}

@@ -156,8 +156,10 @@ func poolNeedsUpdate(p *batch.Pool, plan Plan) bool {
 }
 
 // applyPlan writes the plan's counts and allocation state into p and
-// reports whether anything changed. A changed record gets a new eTag and
-// lastModified.
+// reports whether anything changed. A changed record gets a new eTag (its
+// representation changed); lastModified moves only when pool-level data
+// (the targets) changed, as Azure documents: node-level changes such as
+// current counts do not count.
 func applyPlan(p *batch.Pool, plan Plan, now time.Time) bool {
 	changed := false
 	setInt := func(dst **int, v int) {
@@ -179,7 +181,10 @@ func applyPlan(p *batch.Pool, plan Plan, now time.Time) bool {
 		changed = true
 	}
 	if changed {
-		p.ETag, p.LastModified = etag(now), batch.At(now)
+		p.ETag = etag(now)
+		if plan.StopResize {
+			p.LastModified = batch.At(now)
+		}
 	}
 	return changed
 }

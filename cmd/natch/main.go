@@ -34,6 +34,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		newDispatcherCmd(getenv),
 		newScalerCmd(getenv),
 		newWorkerCmd(getenv),
+		newAccountCmd(getenv),
 	)
 	root.AddCommand(clientCommands(getenv)...)
 	root.SetArgs(args)

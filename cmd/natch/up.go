@@ -119,7 +119,9 @@ func runUp(ctx context.Context, o upOptions) error {
 	if err != nil {
 		return err
 	}
-	sc, err := scaler.New(js, scaler.Config{Provider: prov, Logger: log})
+	// A stable holder name: after a crash, natch up takes its own lease back at
+	// once instead of waiting for it to expire.
+	sc, err := scaler.New(js, scaler.Config{Provider: prov, Logger: log, Holder: "up:" + dataDir})
 	if err != nil {
 		return err
 	}

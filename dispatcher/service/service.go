@@ -66,29 +66,6 @@ func New(nc *nats.Conn, st *state.Store, cfg Config) *Service {
 // Store returns the state store.
 func (s *Service) Store() *state.Store { return s.st }
 
-// Account returns an account's record.
-func (s *Service) Account(ctx context.Context, name string) (*state.Account, error) {
-	a, _, err := s.st.Accounts.Get(ctx, name)
-	return a, err
-}
-
-// EnsureAccount creates the account with a fresh key if it does not exist
-// and returns it.
-func (s *Service) EnsureAccount(ctx context.Context, name string, newKey func() string) (*state.Account, error) {
-	a, _, err := s.st.Accounts.Get(ctx, name)
-	if err == nil {
-		return a, nil
-	}
-	a = &state.Account{Name: name, Keys: []string{newKey(), newKey()}}
-	if _, err := s.st.Accounts.Create(ctx, name, a); err != nil {
-		if a2, _, err2 := s.st.Accounts.Get(ctx, name); err2 == nil {
-			return a2, nil // created concurrently
-		}
-		return nil, err
-	}
-	return a, nil
-}
-
 // publish publishes a message to JetStream and waits for the ack, retrying
 // transient failures until ctx ends.
 func (s *Service) publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {

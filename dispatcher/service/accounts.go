@@ -1,0 +1,81 @@
+package service
+
+import (
+	"context"
+	"errors"
+
+	"github.com/natch-io/natch/dispatcher/state"
+	"github.com/natch-io/natch/shared/batch"
+)
+
+// ValidAccountName checks an account name as Azure does: 3–24 lower-case
+// letters and digits.
+func ValidAccountName(name string) error {
+	if len(name) < 3 || len(name) > 24 {
+		return batch.InvalidProperty("accountName", "an account name has 3 to 24 characters")
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return batch.InvalidProperty("accountName", "an account name has only lower-case letters and digits")
+		}
+	}
+	return nil
+}
+
+// Account returns an account's record.
+func (s *Service) Account(ctx context.Context, name string) (*state.Account, error) {
+	a, _, err := s.st.Accounts.Get(ctx, name)
+	return a, err
+}
+
+// Accounts lists the accounts.
+func (s *Service) Accounts(ctx context.Context) ([]*state.Account, error) {
+	es, err := s.st.Accounts.List(ctx, ">")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*state.Account, len(es))
+	for i, e := range es {
+		out[i] = e.Value
+	}
+	return out, nil
+}
+
+// EnsureAccount creates the account with two fresh keys if it does not
+// exist, and returns it.
+func (s *Service) EnsureAccount(ctx context.Context, name string, newKey func() string) (*state.Account, error) {
+	if err := ValidAccountName(name); err != nil {
+		return nil, err
+	}
+	a, _, err := s.st.Accounts.Get(ctx, name)
+	if err == nil {
+		return a, nil
+	}
+	a = &state.Account{Name: name, Keys: []string{newKey(), newKey()}}
+	if _, err := s.st.Accounts.Create(ctx, name, a); err != nil {
+		if a2, _, err2 := s.st.Accounts.Get(ctx, name); err2 == nil {
+			return a2, nil // created concurrently
+		}
+		return nil, err
+	}
+	return a, nil
+}
+
+// ErrNoSuchKey is returned for a key index other than 0 (primary) or 1 (secondary).
+var ErrNoSuchKey = errors.New("key must be primary (0) or secondary (1)")
+
+// RegenerateKey replaces one of an account's two keys; requests signed with
+// the other keep working.
+func (s *Service) RegenerateKey(ctx context.Context, name string, which int, newKey func() string) (*state.Account, error) {
+	if which != 0 && which != 1 {
+		return nil, ErrNoSuchKey
+	}
+	a, _, err := s.st.Accounts.Update(ctx, name, func(a *state.Account) error {
+		for len(a.Keys) < 2 {
+			a.Keys = append(a.Keys, newKey())
+		}
+		a.Keys[which] = newKey()
+		return nil
+	})
+	return a, err
+}
