@@ -247,7 +247,7 @@ func TestDecideNeverCountsMoreThanTarget(t *testing.T) {
 		}
 		pl := scaler.Decide(&batch.Pool{State: batch.PoolActive, TargetDedicatedNodes: batch.Int(target)}, nodes, policy, now)
 		counted := pl.CurrentDedicated + pl.StartDedicated
-		external := 0 // heartbeating nodes the provider does not know: never removed
+		external := 0             // heartbeating nodes the provider does not know: never removed
 		for _, n := range nodes { // pending nodes kept count too
 			if n.Record == nil && n.Alive && !slices.Contains(pl.Cancel, n.ID) && !slices.Contains(pl.Failed, n.ID) {
 				counted++
