@@ -161,7 +161,7 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 		}
 		var retry, changed bool
 		for _, e := range evs {
-			o := s.apply(rec, &e.ev)
+			o := apply(s.st, rec, &e.ev)
 			later = later || o.later
 			retry = retry || o.retry
 			changed = changed || o.changed
@@ -204,10 +204,17 @@ func eventOrder(t string) int {
 
 type outcome struct{ changed, retry, kill, later bool }
 
+// Clock is the time source of state changes: the current time and a fresh
+// ETag/lastModified pair. *state.Store implements it.
+type Clock interface {
+	Now() time.Time
+	Stamp() (etag string, lastModified *batch.Time)
+}
+
 // apply applies one event to a task record. It is a pure function of the
-// record and the event (and the clock), and applying an event twice changes
+// record, the event and the clock, and applying an event twice changes
 // nothing the second time.
-func (s *Service) apply(t *state.TaskRecord, ev *protocol.TaskEvent) outcome {
+func apply(c Clock, t *state.TaskRecord, ev *protocol.TaskEvent) outcome {
 	switch {
 	case ev.Attempt > t.Attempt:
 		return outcome{later: true}
@@ -221,7 +228,7 @@ func (s *Service) apply(t *state.TaskRecord, ev *protocol.TaskEvent) outcome {
 	case ev.Delivery < t.Delivery:
 		return outcome{} // a stale delivery: the task has been requeued since
 	}
-	now := s.st.Now()
+	now := c.Now()
 	o := outcome{changed: true}
 	ei := t.ExecutionInfo
 	if ei == nil {
@@ -241,15 +248,15 @@ func (s *Service) apply(t *state.TaskRecord, ev *protocol.TaskEvent) outcome {
 		if t.State == batch.TaskRunning && t.NodeInfo != nil && t.NodeInfo.NodeID == ev.NodeID {
 			return outcome{changed: deliveryChanged}
 		}
-		s.setTaskState(t, batch.TaskRunning)
-		s.setRun(t, ev)
+		setTaskState(c, t, batch.TaskRunning)
+		setRun(t, ev)
 	case protocol.EventRequeued:
 		if t.State != batch.TaskRunning || t.NodeInfo == nil || t.NodeInfo.NodeID != ev.NodeID {
 			return outcome{}
 		}
-		s.setTaskState(t, batch.TaskActive)
+		setTaskState(c, t, batch.TaskActive)
 	case protocol.EventCompleted:
-		s.setRun(t, ev)
+		setRun(t, ev)
 		ei.EndTime = batch.At(ev.EndTime)
 		ei.ExitCode = ev.ExitCode
 		ei.FailureInfo = ev.FailureInfo
@@ -260,7 +267,7 @@ func (s *Service) apply(t *state.TaskRecord, ev *protocol.TaskEvent) outcome {
 			ei.Result = ""
 			t.Attempt++
 			t.Delivery = 0
-			s.setTaskState(t, batch.TaskActive)
+			setTaskState(c, t, batch.TaskActive)
 			o.retry = true
 			return o
 		}
@@ -268,7 +275,7 @@ func (s *Service) apply(t *state.TaskRecord, ev *protocol.TaskEvent) outcome {
 		if ev.FailureInfo == nil && ev.ExitCode != nil && *ev.ExitCode == 0 {
 			ei.Result = batch.ResultSuccess
 		}
-		s.setTaskState(t, batch.TaskCompleted)
+		setTaskState(c, t, batch.TaskCompleted)
 	default:
 		return outcome{}
 	}
@@ -276,7 +283,7 @@ func (s *Service) apply(t *state.TaskRecord, ev *protocol.TaskEvent) outcome {
 }
 
 // setRun records where and when an attempt runs.
-func (s *Service) setRun(t *state.TaskRecord, ev *protocol.TaskEvent) {
+func setRun(t *state.TaskRecord, ev *protocol.TaskEvent) {
 	if !ev.StartTime.IsZero() {
 		t.ExecutionInfo.StartTime = batch.At(ev.StartTime)
 	}
@@ -295,7 +302,7 @@ func (s *Service) requeueRetry(ctx context.Context, account, jobID string, t *st
 	}
 	if job.State != batch.JobActive && job.State != batch.JobDisabled {
 		// The job is ending: the retry will not run.
-		s.setTaskState(t, batch.TaskCompleted)
+		setTaskState(s.st, t, batch.TaskCompleted)
 		t.ExecutionInfo.Result = batch.ResultFailure
 		return nil
 	}

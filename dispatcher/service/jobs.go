@@ -148,13 +148,13 @@ func (s *Service) setJobState(j *state.JobRecord, to string) {
 
 // goTeardown ends a terminating or deleting job's tasks in the background.
 func (s *Service) goTeardown(account string, rec *state.JobRecord) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	s.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(s.bgCtx, 10*time.Minute)
 		defer cancel()
-		if err := s.teardown(ctx, account, rec); err != nil {
+		if err := s.teardown(ctx, account, rec); err != nil && s.bgCtx.Err() == nil {
 			s.log.ErrorContext(ctx, "end job", "account", account, "job", rec.ID, "err", err)
 		}
-	}()
+	})
 }
 
 // teardown stops a job's work: no queued task of it runs, its running

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,6 +54,10 @@ type Service struct {
 	log    *slog.Logger
 	counts *counter
 	jobs   jobCache
+	// Background work (job teardowns) runs under bgCtx and is waited for by Run.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 }
 
 // New builds a service. It does no I/O.
@@ -60,6 +65,7 @@ func New(nc *nats.Conn, st *state.Store, cfg Config) *Service {
 	cfg = cfg.withDefaults()
 	s := &Service{cfg: cfg, st: st, js: st.JetStream(), nc: nc, log: cfg.Logger.With("component", "dispatcher")}
 	s.counts = newCounter(s)
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	return s
 }
 
@@ -137,6 +143,8 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.runEvents(gctx) })
 	g.Go(func() error { return s.runSubmit(gctx) })
 	err := g.Wait()
+	s.bgCancel() // an interrupted teardown resumes at the next start (Reconcile)
+	s.bg.Wait()
 	if ctx.Err() != nil {
 		return nil
 	}

@@ -275,7 +275,7 @@ func (s *Service) endTask(ctx context.Context, account, jobID, taskID, message s
 		b := *t
 		before = &b
 		now := batch.At(s.st.Now())
-		s.setTaskState(t, batch.TaskCompleted)
+		setTaskState(s.st, t, batch.TaskCompleted)
 		ei := t.ExecutionInfo
 		ei.EndTime, ei.Result = now, batch.ResultFailure
 		ei.FailureInfo = &batch.TaskFailureInformation{Category: batch.CategoryUser, Code: "TaskEnded", Message: message}
@@ -319,9 +319,9 @@ func (s *Service) DeleteTask(ctx context.Context, account, jobID, taskID string,
 }
 
 // setTaskState moves a task to a new state, keeping the previous one.
-func (s *Service) setTaskState(t *state.TaskRecord, to string) {
-	now := batch.At(s.st.Now())
-	t.ETag, t.LastModified = s.st.Stamp()
+func setTaskState(c Clock, t *state.TaskRecord, to string) {
+	now := batch.At(c.Now())
+	t.ETag, t.LastModified = c.Stamp()
 	if t.State != to {
 		t.PreviousState, t.PreviousStateTransitionTime = t.State, t.StateTransitionTime
 		t.State, t.StateTransitionTime = to, now
