@@ -229,13 +229,34 @@ func TestEndToEnd(t *testing.T) {
 	require.Eventually(t, func() bool { return in.counts("job1").TaskCounts.Completed == 203 },
 		10*time.Second, 50*time.Millisecond, "task counts are eventually consistent")
 
-	// Terminate the job, then delete the pool: nodes stop.
-	in.must(202, "POST", "/jobs/job1/terminate", nil, nil)
+	// Terminating a job kills its running tasks; deleting one removes it and kills them too.
+	in.must(201, "POST", "/jobs", map[string]any{"id": "job2", "poolInfo": map[string]any{"poolId": "pool1"}}, nil)
+	for job, marker := range map[string]string{"job1": "301", "job2": "302"} {
+		in.must(201, "POST", "/jobs/"+job+"/tasks", map[string]any{"id": "sleeper", "commandLine": "sleep " + marker}, nil)
+		require.Eventually(t, func() bool {
+			var tk batch.Task
+			in.must(200, "GET", "/jobs/"+job+"/tasks/sleeper", nil, &tk)
+			return tk.State == batch.TaskRunning && processRunning("sleep", marker)
+		}, 30*time.Second, 20*time.Millisecond)
+	}
+	in.must(202, "POST", "/jobs/job1/terminate", map[string]any{"terminateReason": "enough"}, nil)
+	in.must(202, "DELETE", "/jobs/job2", nil, nil)
 	require.Eventually(t, func() bool {
 		var j batch.Job
 		in.must(200, "GET", "/jobs/job1", nil, &j)
-		return j.State == batch.JobCompleted
+		return j.State == batch.JobCompleted && j.ExecutionInfo.TerminateReason == "enough"
 	}, 30*time.Second, 50*time.Millisecond)
+	var sleeper batch.Task
+	in.must(200, "GET", "/jobs/job1/tasks/sleeper", nil, &sleeper)
+	require.Equal(t, batch.TaskCompleted, sleeper.State)
+	require.Equal(t, "TaskEnded", sleeper.ExecutionInfo.FailureInfo.Code)
+	require.Eventually(t, func() bool {
+		code, _ := in.call("GET", "/jobs/job2", nil, nil)
+		return code == 404 && !processRunning("sleep", "301") && !processRunning("sleep", "302")
+	}, 30*time.Second, 50*time.Millisecond, "job teardown left its processes running")
+	code, raw = in.call("POST", "/jobs/job1/tasks", map[string]any{"id": "late", "commandLine": "true"}, nil)
+	require.Equal(t, 409, code)
+	require.Contains(t, string(raw), "JobCompleted")
 	in.must(202, "DELETE", "/pools/pool1", nil, nil)
 	require.Eventually(t, func() bool {
 		code, _ := in.call("GET", "/pools/pool1", nil, nil)

@@ -180,3 +180,16 @@ func assertEventually(cond func() bool, within time.Duration) bool {
 	}
 	return cond()
 }
+
+// processRunning reports whether a process with exactly this argv runs.
+func processRunning(argv ...string) bool {
+	want := strings.Join(argv, "\x00") + "\x00"
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && string(b) == want {
+			return true
+		}
+	}
+	return false
+}
