@@ -57,6 +57,17 @@ func (e *clientEnv) client() (*producer.Client, error) {
 	return producer.New(producer.Config{URL: conn.URL, Account: conn.Account, Key: conn.Key, UserAgent: "natch-cli"})
 }
 
+// open checks the output format and builds the client: what every client
+// command does first.
+func (e *clientEnv) open() (*producer.Client, bool, error) {
+	asJSON, err := e.json()
+	if err != nil {
+		return nil, false, err
+	}
+	c, err := e.client()
+	return c, asJSON, err
+}
+
 // json reports whether -o json was asked for, refusing unknown formats.
 func (e *clientEnv) json() (bool, error) {
 	switch e.output {

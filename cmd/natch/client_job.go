@@ -110,11 +110,7 @@ func jobListCmd(env *clientEnv) *cobra.Command {
 		Short: "List jobs with their task counts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := env.json()
-			if err != nil {
-				return err
-			}
-			c, err := env.client()
+			c, asJSON, err := env.open()
 			if err != nil {
 				return err
 			}
@@ -176,11 +172,7 @@ func jobShowCmd(env *clientEnv) *cobra.Command {
 		Short: "Show a job and its task counts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := env.json()
-			if err != nil {
-				return err
-			}
-			c, err := env.client()
+			c, asJSON, err := env.open()
 			if err != nil {
 				return err
 			}

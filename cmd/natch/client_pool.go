@@ -94,11 +94,7 @@ func poolListCmd(env *clientEnv) *cobra.Command {
 		Short: "List pools",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := env.json()
-			if err != nil {
-				return err
-			}
-			c, err := env.client()
+			c, asJSON, err := env.open()
 			if err != nil {
 				return err
 			}
@@ -135,11 +131,7 @@ func poolShowCmd(env *clientEnv) *cobra.Command {
 		Short: "Show a pool",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := env.json()
-			if err != nil {
-				return err
-			}
-			c, err := env.client()
+			c, asJSON, err := env.open()
 			if err != nil {
 				return err
 			}
@@ -231,11 +223,7 @@ func poolNodesCmd(env *clientEnv) *cobra.Command {
 		Short: "List a pool's compute nodes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := env.json()
-			if err != nil {
-				return err
-			}
-			c, err := env.client()
+			c, asJSON, err := env.open()
 			if err != nil {
 				return err
 			}

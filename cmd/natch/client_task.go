@@ -308,11 +308,7 @@ func taskShowCmd(env *clientEnv) *cobra.Command {
 		Short: "Show a task",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := env.json()
-			if err != nil {
-				return err
-			}
-			c, err := env.client()
+			c, asJSON, err := env.open()
 			if err != nil {
 				return err
 			}
