@@ -60,6 +60,7 @@ clients and scripts. Ctrl-C stops everything, nodes included.`,
 
 func runUp(ctx context.Context, o upOptions) error {
 	log := newLogger()
+	servePprof(os.Getenv("NATCH_PPROF_ADDR"), log)
 	dataDir, err := filepath.Abs(o.dataDir)
 	if err != nil {
 		return err

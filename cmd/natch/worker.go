@@ -55,6 +55,7 @@ func newWorkerCmd(getenv func(string) string) *cobra.Command {
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			servePprof(os.Getenv("NATCH_WORKER_PPROF_ADDR"), logger)
 
 			nc, err := nats.Connect(natsURL,
 				nats.Name("natch-worker "+nodeID),

@@ -139,9 +139,16 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 		return eventOrder(a.Type) < eventOrder(b.Type)
 	})
 	account := evs[0].ev.Account
+	fresh := false // whether rec was read from KV rather than the cache
 	for {
-		rec, rev, err := s.st.Tasks.Get(ctx, key)
+		rec, rev, hit := s.recs.get(key)
+		var err error
+		if !hit || fresh {
+			rec, rev, err = s.st.Tasks.Get(ctx, key)
+			fresh = true
+		}
 		if errors.Is(err, batch.ErrTaskNotFound) {
+			s.recs.del(key)
 			// Deleted: make sure nothing of it keeps running.
 			for _, e := range evs {
 				if e.ev.Type == protocol.EventRunning {
@@ -154,11 +161,7 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 		if err != nil {
 			return false, err
 		}
-		before := *rec
-		if rec.ExecutionInfo != nil {
-			ei := *rec.ExecutionInfo
-			before.ExecutionInfo = &ei
-		}
+		before := cloneRecord(rec)
 		var retry, changed bool
 		for _, e := range evs {
 			o := apply(s.st, rec, &e.ev)
@@ -179,15 +182,21 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 				return false, err
 			}
 		}
-		_, ok, err := s.st.Tasks.UpdateAt(ctx, key, rec, rev)
+		nrev, ok, err := s.st.Tasks.UpdateAt(ctx, key, rec, rev)
 		if err != nil {
+			s.recs.del(key)
 			return false, err
 		}
 		if !ok {
-			later = false
-			continue // changed meanwhile: apply to the new value
+			later, fresh = false, true
+			continue // changed meanwhile: apply to the current value
 		}
-		s.counts.add(topology.JobKey(account, batch.Key(evs[0].ev.JobID)), state.Delta(&before, rec))
+		if rec.State == batch.TaskCompleted {
+			s.recs.del(key) // likely the last change: keep the cache for live tasks
+		} else {
+			s.recs.put(key, rec, nrev)
+		}
+		s.counts.add(topology.JobKey(account, batch.Key(evs[0].ev.JobID)), state.Delta(before, rec))
 		return later, nil
 	}
 }

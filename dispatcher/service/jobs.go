@@ -192,6 +192,7 @@ func (s *Service) teardown(ctx context.Context, account string, rec *state.JobRe
 			}
 		}
 		if rec.State == batch.JobDeleting {
+			s.recs.del(e.Key)
 			if err := s.st.Tasks.Delete(ctx, e.Key); err != nil {
 				return err
 			}

@@ -29,6 +29,17 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Events are kept after they are applied (limits retention): one is
+	// pending when it is above the dispatcher consumer's ack floor.
+	evCons, err := s.js.Consumer(ctx, topology.EventsStream, topology.EventsConsumer)
+	if err != nil {
+		return err
+	}
+	info, err := evCons.Info(ctx)
+	if err != nil {
+		return err
+	}
+	applied := info.AckFloor.Stream
 	for _, e := range es {
 		job := e.Value
 		account, _, _ := cut(e.Key)
@@ -52,8 +63,8 @@ func (s *Service) Reconcile(ctx context.Context) error {
 				continue
 			}
 			taskKey := batch.Key(t.ID)
-			if queued(ctx, tasksStream, topology.TaskSubject(account, t.PoolKey, jobKey, taskKey)) ||
-				queued(ctx, eventsStream, topology.EventSubject(account, jobKey, taskKey)) {
+			if queued(ctx, tasksStream, topology.TaskSubject(account, t.PoolKey, jobKey, taskKey), 0) ||
+				queued(ctx, eventsStream, topology.EventSubject(account, jobKey, taskKey), applied) {
 				continue
 			}
 			msg, err := taskMsg(account, job, t)
@@ -72,10 +83,15 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	return nil
 }
 
-// queued reports whether a stream holds a message on subject.
-func queued(ctx context.Context, str jetstream.Stream, subject string) bool {
-	_, err := str.GetLastMsgForSubject(ctx, subject)
-	return err == nil || !errors.Is(err, jetstream.ErrMsgNotFound)
+// queued reports whether a stream holds a message on subject above the
+// sequence after (0: any). An error other than "no message" counts as
+// queued: when in doubt, do not publish again.
+func queued(ctx context.Context, str jetstream.Stream, subject string, after uint64) bool {
+	m, err := str.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		return !errors.Is(err, jetstream.ErrMsgNotFound)
+	}
+	return m.Sequence > after
 }
 
 func cut(key string) (account, rest string, ok bool) {

@@ -54,6 +54,7 @@ type Service struct {
 	log    *slog.Logger
 	counts *counter
 	jobs   jobCache
+	recs   *recordCache
 	// Background work (job teardowns) runs under bgCtx and is waited for by Run.
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -65,6 +66,7 @@ func New(nc *nats.Conn, st *state.Store, cfg Config) *Service {
 	cfg = cfg.withDefaults()
 	s := &Service{cfg: cfg, st: st, js: st.JetStream(), nc: nc, log: cfg.Logger.With("component", "dispatcher")}
 	s.counts = newCounter(s)
+	s.recs = newRecordCache()
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	return s
 }

@@ -134,14 +134,15 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 	// Collect the creates; resolve conflicts and failures one by one.
 	var ready []int
 	for _, p := range creates {
-		err := waitAck(ctx, p.fut)
+		rev, err := waitAck(ctx, p.fut)
 		if err != nil {
-			err = s.createSlow(ctx, p.key, out[p.i].rec)
+			rev, err = s.createSlow(ctx, p.key, out[p.i].rec)
 		}
 		if err != nil {
 			out[p.i].err = err
 			continue
 		}
+		s.recs.put(p.key, out[p.i].rec, rev)
 		ready = append(ready, p.i)
 	}
 	// Publish the ready messages, pipelined.
@@ -157,7 +158,7 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 	}
 	var delta state.Counts
 	for n, i := range ready {
-		if err := waitAck(ctx, futs[n]); err != nil {
+		if _, err := waitAck(ctx, futs[n]); err != nil {
 			msg, merr := taskMsg(account, job, out[i].rec)
 			if merr == nil {
 				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -166,7 +167,9 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 			}
 			if err != nil {
 				// Not queued, so not accepted: take the record back.
-				_ = s.st.Tasks.Delete(context.WithoutCancel(ctx), topology.TaskKey(account, jobKey, batch.Key(out[i].rec.ID)))
+				key := topology.TaskKey(account, jobKey, batch.Key(out[i].rec.ID))
+				s.recs.del(key)
+				_ = s.st.Tasks.Delete(context.WithoutCancel(ctx), key)
 				out[i] = added{err: batch.AsError(err)}
 				continue
 			}
@@ -179,34 +182,36 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 
 // createSlow creates a task record with a plain KV create: the path for a
 // key that held a deleted task, and for pipelined creates that failed.
-func (s *Service) createSlow(ctx context.Context, key string, rec *state.TaskRecord) error {
-	_, err := s.st.Tasks.Create(ctx, key, rec)
+func (s *Service) createSlow(ctx context.Context, key string, rec *state.TaskRecord) (uint64, error) {
+	rev, err := s.st.Tasks.Create(ctx, key, rec)
 	if !errors.Is(err, batch.ErrTaskExists) || rec.SubmitSeq == 0 {
-		return err
+		return rev, err
 	}
 	// A redelivered submit message whose task was already created: that is
 	// this same add, not a duplicate.
-	cur, _, gerr := s.st.Tasks.Get(ctx, key)
+	cur, rev, gerr := s.st.Tasks.Get(ctx, key)
 	if gerr == nil && cur.SubmitSeq == rec.SubmitSeq {
 		*rec = *cur
-		return nil
+		return rev, nil
 	}
-	return err
+	return 0, err
 }
 
-func waitAck(ctx context.Context, f jetstream.PubAckFuture) error {
+// waitAck waits for an async publish and returns the stream sequence (for a
+// KV write, the new revision).
+func waitAck(ctx context.Context, f jetstream.PubAckFuture) (uint64, error) {
 	if f == nil {
-		return errors.New("not published")
+		return 0, errors.New("not published")
 	}
 	select {
-	case <-f.Ok():
-		return nil
+	case ack := <-f.Ok():
+		return ack.Sequence, nil
 	case err := <-f.Err():
-		return err
+		return 0, err
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	case <-time.After(10 * time.Second):
-		return errors.New("publish ack timed out")
+		return 0, errors.New("publish ack timed out")
 	}
 }
 
@@ -281,6 +286,7 @@ func (s *Service) endTask(ctx context.Context, account, jobID, taskID, message s
 		ei.FailureInfo = &batch.TaskFailureInformation{Category: batch.CategoryUser, Code: "TaskEnded", Message: message}
 		return nil
 	})
+	s.recs.del(key)
 	if err != nil || before == nil {
 		return nil, err
 	}
@@ -311,6 +317,7 @@ func (s *Service) DeleteTask(ctx context.Context, account, jobID, taskID string,
 	if t.State == batch.TaskRunning {
 		s.killOnNode(ctx, account, t, jobID, "The task was deleted.")
 	}
+	s.recs.del(key)
 	if err := s.st.Tasks.Delete(ctx, key); err != nil {
 		return err
 	}

@@ -118,6 +118,9 @@ type Options struct {
 	Replicas int           // stream and bucket replicas; defaults to 1 (use 3 on a cluster)
 	Memory   bool          // memory storage instead of file storage (tests)
 	AckWait  time.Duration // how long a worker may hold a task without a progress ack; defaults to 30s
+	// EventsMaxAge is how long task events are kept. An event not applied
+	// by then (no dispatcher ran for that long) is lost. Defaults to 48h.
+	EventsMaxAge time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -126,6 +129,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.AckWait == 0 {
 		o.AckWait = 30 * time.Second
+	}
+	if o.EventsMaxAge == 0 {
+		o.EventsMaxAge = 48 * time.Hour
 	}
 	return o
 }
@@ -144,8 +150,12 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 	streams := []jetstream.StreamConfig{
 		{Name: TasksStream, Subjects: []string{"natch.tasks.>"}, Retention: jetstream.WorkQueuePolicy,
 			Duplicates: 2 * time.Minute},
-		{Name: EventsStream, Subjects: []string{"natch.events.>"}, Retention: jetstream.WorkQueuePolicy,
-			Duplicates: 2 * time.Minute},
+		// Events are drained as fast as they come: with work-queue retention
+		// every ack would delete a message and, the stream being empty, its
+		// block file too. Limits retention keeps acked events and drops them in
+		// whole blocks once they are EventsMaxAge old.
+		{Name: EventsStream, Subjects: []string{"natch.events.>"}, Retention: jetstream.LimitsPolicy,
+			MaxAge: o.EventsMaxAge, Duplicates: 2 * time.Minute},
 		{Name: SubmitStream, Subjects: []string{"natch.submit.>"}, Retention: jetstream.WorkQueuePolicy,
 			Duplicates: 2 * time.Minute},
 	}
