@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -229,4 +230,49 @@ func TestConditionalRequests(t *testing.T) {
 	require.Contains(t, string(body), "ConditionNotMet")
 	_, got := b.do(t, "GET", "/pools/p", nil)
 	require.Contains(t, string(got), `"targetDedicatedNodes":0`, "a failed condition changes nothing")
+}
+
+func TestListPagesFollowNextLink(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code, _ := b.do(t, "POST", "/pools", map[string]any{"id": "p", "vmSize": "x"})
+	require.Equal(t, 201, code)
+	code, _ = b.do(t, "POST", "/jobs", map[string]any{"id": "j", "poolInfo": map[string]any{"poolId": "p"}})
+	require.Equal(t, 201, code)
+	var tasks []map[string]any
+	for i := range 25 {
+		tasks = append(tasks, map[string]any{"id": fmt.Sprintf("t%02d", i), "commandLine": "true"})
+	}
+	code, _ = b.do(t, "POST", "/jobs/j/addtaskcollection", map[string]any{"value": tasks})
+	require.Equal(t, 200, code)
+	seen := map[string]int{}
+	path := "/jobs/j/tasks?maxresults=10&$select=id"
+	pages := 0
+	for path != "" {
+		code, body := b.do(t, "GET", path, nil)
+		require.Equal(t, 200, code, string(body))
+		var page struct {
+			Value []struct {
+				ID string `json:"id"`
+			} `json:"value"`
+			Next string `json:"odata.nextLink"`
+		}
+		require.NoError(t, json.Unmarshal(body, &page))
+		for _, v := range page.Value {
+			seen[v.ID]++
+		}
+		pages++
+		path = ""
+		if page.Next != "" {
+			require.True(t, strings.HasPrefix(page.Next, b.url+"/jobs/j/tasks?"), page.Next)
+			require.Contains(t, page.Next, "maxresults=10")
+			path = strings.Replace(strings.TrimPrefix(page.Next, b.url), "api-version=2022-10-01.16.0&", "", 1)
+			path = strings.Replace(path, "&api-version=2022-10-01.16.0", "", 1)
+		}
+	}
+	require.Equal(t, 3, pages)
+	require.Len(t, seen, 25)
+	for id, n := range seen {
+		require.Equal(t, 1, n, id)
+	}
 }

@@ -252,5 +252,5 @@ func (s *Server) fileList(ctx context.Context, r *request) (*response, error) {
 		b, _ := json.Marshal(f)
 		items = append(items, listed{fi.Name, b})
 	}
-	return s.page(r, "files", items, []string{"name"})
+	return s.page(r, "files", []string{"name"}, sliceSource(items))
 }

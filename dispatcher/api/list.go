@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -28,16 +29,38 @@ var (
 		"startTaskInfo/result", "startTaskInfo/exitCode", "startTaskInfo/startTime", "startTaskInfo/endTime"}
 )
 
-// listed is one entity of a list: its sort key and its JSON.
+// listed is one entity of a list: its continuation token (what $skiptoken
+// carries to resume after it) and its JSON.
 type listed struct {
-	key  string
-	json []byte
+	token string
+	json  []byte
+}
+
+// source yields a list's entities in order, starting after the token
+// after ("" = from the start), until yield returns false.
+type source func(after string, yield func(listed) bool) error
+
+// sliceSource serves a small list held in memory, in token order.
+func sliceSource(items []listed) source {
+	sort.Slice(items, func(i, j int) bool { return items[i].token < items[j].token })
+	return func(after string, yield func(listed) bool) error {
+		for _, it := range items {
+			if after != "" && it.token <= after {
+				continue
+			}
+			if !yield(it) {
+				return nil
+			}
+		}
+		return nil
+	}
 }
 
 // page renders a list response: $filter, $select, maxresults and
 // $skiptoken applied, with an absolute odata.nextLink carrying every query
-// parameter when more remain. items must be in key order.
-func (s *Server) page(r *request, set string, items []listed, filterable []string) (*response, error) {
+// parameter when more remain. It reads from src only as far as the page
+// needs (one entity past it, to know whether more remain).
+func (s *Server) page(r *request, set string, filterable []string, src source) (*response, error) {
 	q := r.query
 	var f *odata.Filter
 	if v := q.Get("$filter"); v != "" {
@@ -55,7 +78,7 @@ func (s *Server) page(r *request, set string, items []listed, filterable []strin
 			return nil, err
 		}
 	}
-	max := 1000
+	limit := 1000
 	if v := q.Get("maxresults"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
@@ -63,9 +86,8 @@ func (s *Server) page(r *request, set string, items []listed, filterable []strin
 				Message: "One of the query parameters specified in the request URI is outside the permissible range."}).
 				With("QueryParameterName", "maxresults").With("QueryParameterValue", v)
 		}
-		max = n
+		limit = n
 	}
-	skip := q.Get("$skiptoken")
 	var buf bytes.Buffer
 	buf.WriteString(`{"odata.metadata":`)
 	meta, _ := json.Marshal(r.base + "/$metadata#" + set)
@@ -74,39 +96,45 @@ func (s *Server) page(r *request, set string, items []listed, filterable []strin
 	n := 0
 	last := ""
 	more := false
-	for _, it := range items {
-		if skip != "" && it.key <= skip {
-			continue
-		}
+	var ferr error
+	err := src(q.Get("$skiptoken"), func(it listed) bool {
 		b := it.json
 		if f != nil || sel != "" {
 			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil {
-				return nil, err
+			if ferr = json.Unmarshal(b, &m); ferr != nil {
+				return false
 			}
 			if f != nil && !f.Match(m) {
-				continue
+				return true
 			}
 			if sel != "" {
 				sm, err := odata.Select(m, sel)
 				if err != nil {
-					return nil, err
+					ferr = err
+					return false
 				}
-				if b, err = json.Marshal(sm); err != nil {
-					return nil, err
+				if b, ferr = json.Marshal(sm); ferr != nil {
+					return false
 				}
 			}
 		}
-		if n == max {
+		if n == limit {
 			more = true
-			break
+			return false
 		}
 		if n > 0 {
 			buf.WriteByte(',')
 		}
 		buf.Write(b)
 		n++
-		last = it.key
+		last = it.token
+		return true
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return nil, err
 	}
 	buf.WriteByte(']')
 	if more {

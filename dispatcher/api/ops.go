@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/natch-io/natch/dispatcher/service"
 	"github.com/natch-io/natch/dispatcher/state"
@@ -94,7 +95,7 @@ func (s *Server) poolList(ctx context.Context, r *request) (*response, error) {
 		}
 		items = append(items, listed{lower(p.ID), b})
 	}
-	return s.page(r, "pools", items, poolFilterable)
+	return s.page(r, "pools", poolFilterable, sliceSource(items))
 }
 
 func (s *Server) poolDelete(ctx context.Context, r *request) (*response, error) {
@@ -136,7 +137,7 @@ func (s *Server) nodeList(ctx context.Context, r *request) (*response, error) {
 		}
 		items = append(items, listed{lower(n.ID), b})
 	}
-	return s.page(r, "nodes", items, nodeFilterable)
+	return s.page(r, "nodes", nodeFilterable, sliceSource(items))
 }
 
 func (s *Server) nodeGet(ctx context.Context, r *request) (*response, error) {
@@ -190,7 +191,7 @@ func (s *Server) nodeCounts(ctx context.Context, r *request) (*response, error) 
 		b, _ := json.Marshal(c)
 		items = append(items, listed{lower(p.ID), b})
 	}
-	return s.page(r, "poolnodecounts", items, []string{"poolId"})
+	return s.page(r, "poolnodecounts", []string{"poolId"}, sliceSource(items))
 }
 
 // --- jobs
@@ -225,19 +226,15 @@ func (s *Server) jobGet(ctx context.Context, r *request) (*response, error) {
 }
 
 func (s *Server) jobList(ctx context.Context, r *request) (*response, error) {
-	jobs, err := s.svc.ListJobs(ctx, r.account)
-	if err != nil {
-		return nil, err
-	}
-	items := make([]listed, 0, len(jobs))
-	for _, j := range jobs {
-		b, err := entity(r.base, "jobs", s.renderJob(r, j))
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, listed{lower(j.ID), b})
-	}
-	return s.page(r, "jobs", items, jobFilterable)
+	return s.page(r, "jobs", jobFilterable, func(after string, yield func(listed) bool) error {
+		return s.svc.ScanJobs(ctx, r.account, revision(after), func(j *batch.Job, rev uint64) (bool, error) {
+			b, err := entity(r.base, "jobs", s.renderJob(r, j))
+			if err != nil {
+				return false, err
+			}
+			return yield(listed{strconv.FormatUint(rev, 10), b}), nil
+		})
+	})
 }
 
 func (s *Server) jobDelete(ctx context.Context, r *request) (*response, error) {
@@ -364,19 +361,22 @@ func (s *Server) taskGet(ctx context.Context, r *request) (*response, error) {
 }
 
 func (s *Server) taskList(ctx context.Context, r *request) (*response, error) {
-	tasks, err := s.svc.ListTasks(ctx, r.account, r.jobID)
-	if err != nil {
-		return nil, err
-	}
-	items := make([]listed, 0, len(tasks))
-	for _, t := range tasks {
-		b, err := entity(r.base, "tasks", s.renderTask(r, t))
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, listed{lower(t.ID), b})
-	}
-	return s.page(r, "tasks", items, taskFilterable)
+	return s.page(r, "tasks", taskFilterable, func(after string, yield func(listed) bool) error {
+		return s.svc.ScanTasks(ctx, r.account, r.jobID, revision(after), func(t *batch.Task, rev uint64) (bool, error) {
+			b, err := entity(r.base, "tasks", s.renderTask(r, t))
+			if err != nil {
+				return false, err
+			}
+			return yield(listed{strconv.FormatUint(rev, 10), b}), nil
+		})
+	})
+}
+
+// revision parses a $skiptoken of a KV-backed list (the last revision
+// returned); anything else starts from the beginning.
+func revision(token string) uint64 {
+	n, _ := strconv.ParseUint(token, 10, 64)
+	return n
 }
 
 func (s *Server) taskDelete(ctx context.Context, r *request) (*response, error) {

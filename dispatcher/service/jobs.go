@@ -56,17 +56,19 @@ func (s *Service) GetJob(ctx context.Context, account, id string) (*state.JobRec
 	return j, err
 }
 
-// ListJobs returns the account's jobs in id order.
-func (s *Service) ListJobs(ctx context.Context, account string) ([]*batch.Job, error) {
-	es, err := s.st.Jobs.List(ctx, account+".*")
+// ScanJobs calls fn with the account's jobs in the order they last
+// changed, after revision after, until fn returns false (or an error).
+func (s *Service) ScanJobs(ctx context.Context, account string, after uint64, fn func(*batch.Job, uint64) (bool, error)) error {
+	var ferr error
+	err := s.st.Jobs.Scan(ctx, account+".*", after, func(e state.Entry[state.JobRecord]) bool {
+		var more bool
+		more, ferr = fn(&e.Value.Job, e.Revision)
+		return more && ferr == nil
+	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := make([]*batch.Job, len(es))
-	for i, e := range es {
-		out[i] = &e.Value.Job
-	}
-	return out, nil
+	return ferr
 }
 
 // TaskCounts returns a job's task counts.

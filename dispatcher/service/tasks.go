@@ -227,20 +227,23 @@ func (s *Service) GetTask(ctx context.Context, account, jobID, taskID string) (*
 	return t, err
 }
 
-// ListTasks returns a job's tasks in id order.
-func (s *Service) ListTasks(ctx context.Context, account, jobID string) ([]*batch.Task, error) {
+// ScanTasks calls fn with a job's tasks in the order they last changed,
+// after revision after, until fn returns false (or an error). It reads only
+// as far as fn goes: a page of a million-task job costs the page.
+func (s *Service) ScanTasks(ctx context.Context, account, jobID string, after uint64, fn func(*batch.Task, uint64) (bool, error)) error {
 	if _, err := s.GetJob(ctx, account, jobID); err != nil {
-		return nil, err
+		return err
 	}
-	es, err := s.st.Tasks.List(ctx, topology.JobTaskKeys(account, batch.Key(jobID)))
+	var ferr error
+	err := s.st.Tasks.Scan(ctx, topology.JobTaskKeys(account, batch.Key(jobID)), after, func(e state.Entry[state.TaskRecord]) bool {
+		var more bool
+		more, ferr = fn(&e.Value.Task, e.Revision)
+		return more && ferr == nil
+	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := make([]*batch.Task, len(es))
-	for i, e := range es {
-		out[i] = &e.Value.Task
-	}
-	return out, nil
+	return ferr
 }
 
 // TerminateTask ends a task: a queued one never runs, a running one is

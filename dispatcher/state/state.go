@@ -57,13 +57,13 @@ func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*S
 			return nil, err
 		}
 	}
-	s.Accounts = &Repo[Account]{kv: kvs[0], notFound: batch.Errorf(403, "AuthenticationFailed", "The account does not exist.")}
-	s.Pools = &Repo[batch.Pool]{kv: kvs[1], notFound: batch.ErrPoolNotFound, exists: batch.ErrPoolExists}
-	s.Jobs = &Repo[JobRecord]{kv: kvs[2], notFound: batch.ErrJobNotFound, exists: batch.ErrJobExists}
-	s.Tasks = &Repo[TaskRecord]{kv: kvs[3], notFound: batch.ErrTaskNotFound, exists: batch.ErrTaskExists}
-	s.Nodes = &Repo[protocol.NodeRecord]{kv: kvs[4], notFound: batch.ErrNodeNotFound}
-	s.Counts = &Repo[Counts]{kv: kvs[5], notFound: batch.ErrJobNotFound}
-	s.Submit = &Repo[SubmitError]{kv: kvs[6], notFound: batch.ErrTaskNotFound}
+	s.Accounts = &Repo[Account]{js: js, kv: kvs[0], notFound: batch.Errorf(403, "AuthenticationFailed", "The account does not exist.")}
+	s.Pools = &Repo[batch.Pool]{js: js, kv: kvs[1], notFound: batch.ErrPoolNotFound, exists: batch.ErrPoolExists}
+	s.Jobs = &Repo[JobRecord]{js: js, kv: kvs[2], notFound: batch.ErrJobNotFound, exists: batch.ErrJobExists}
+	s.Tasks = &Repo[TaskRecord]{js: js, kv: kvs[3], notFound: batch.ErrTaskNotFound, exists: batch.ErrTaskExists}
+	s.Nodes = &Repo[protocol.NodeRecord]{js: js, kv: kvs[4], notFound: batch.ErrNodeNotFound}
+	s.Counts = &Repo[Counts]{js: js, kv: kvs[5], notFound: batch.ErrJobNotFound}
+	s.Submit = &Repo[SubmitError]{js: js, kv: kvs[6], notFound: batch.ErrTaskNotFound}
 	return s, nil
 }
 
@@ -75,6 +75,7 @@ func (s *Store) Now() time.Time { return s.now() }
 
 // Repo is a typed KV bucket whose values are JSON.
 type Repo[T any] struct {
+	js       jetstream.JetStream
 	kv       jetstream.KeyValue
 	notFound *batch.Error
 	exists   *batch.Error
