@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 
@@ -20,15 +21,26 @@ const natsQueue = "natch-dispatcher"
 // Requests are trusted as far as NATS trusts the connection: the account is
 // the subject's, and NATS permissions decide who may publish there.
 func (s *Server) ServeNATS(ctx context.Context) error {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, natsParallel)
 	sub, err := s.nc.QueueSubscribe(topology.APIFilter, natsQueue, func(m *nats.Msg) {
-		go s.serveNATS(ctx, m)
+		sem <- struct{}{} // bounded: a flood of requests queues in the subscription
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s.serveNATS(ctx, m)
+		})
 	})
 	if err != nil {
 		return err
 	}
 	<-ctx.Done()
-	return sub.Drain()
+	err = sub.Unsubscribe()
+	wg.Wait()
+	return err
 }
+
+// natsParallel is how many NATS API requests one dispatcher serves at once.
+const natsParallel = 64
 
 func (s *Server) serveNATS(ctx context.Context, m *nats.Msg) {
 	reply := func(status int, body []byte) {
