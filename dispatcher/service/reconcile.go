@@ -51,30 +51,36 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			continue
 		}
 		jobKey := batch.Key(job.ID)
-		tasks, err := s.st.Tasks.List(ctx, topology.JobTaskKeys(account, jobKey))
-		if err != nil {
-			return err
-		}
 		var c state.Counts
-		for _, te := range tasks {
+		var ferr error
+		// Streamed, not listed: a job of a million tasks is read once, never held.
+		err := s.st.Tasks.Scan(ctx, topology.JobTaskKeys(account, jobKey), 0, func(te state.Entry[state.TaskRecord]) bool {
 			t := te.Value
 			c.Add(state.CountOf(t))
 			if t.State != batch.TaskActive {
-				continue
+				return true
 			}
 			taskKey := batch.Key(t.ID)
 			if queued(ctx, tasksStream, topology.TaskSubject(account, t.PoolKey, jobKey, taskKey), 0) ||
 				queued(ctx, eventsStream, topology.EventSubject(account, jobKey, taskKey), applied) {
-				continue
+				return true
 			}
 			msg, err := taskMsg(account, job, t)
-			if err != nil {
-				return err
+			if err == nil {
+				_, err = s.publish(ctx, msg)
 			}
-			if _, err := s.publish(ctx, msg); err != nil {
-				return err
+			if err != nil {
+				ferr = err
+				return false
 			}
 			s.log.InfoContext(ctx, "republished a lost ready task", "job", job.ID, "task", t.ID)
+			return true
+		})
+		if err == nil {
+			err = ferr
+		}
+		if err != nil {
+			return err
 		}
 		if _, err := s.st.Counts.Put(ctx, e.Key, &c); err != nil {
 			return err
