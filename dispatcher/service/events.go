@@ -245,12 +245,19 @@ func apply(c Clock, t *state.TaskRecord, ev *protocol.TaskEvent) outcome {
 		t.ExecutionInfo = ei
 	}
 	deliveryChanged := ev.Delivery > t.Delivery
-	if deliveryChanged {
+	switch {
+	case deliveryChanged:
 		if n := ev.Delivery - max(t.Delivery, 1); n > 0 {
 			ei.RequeueCount += n
 			ei.LastRequeueTime = batch.At(now)
 		}
 		t.Delivery = ev.Delivery
+	case t.State == batch.TaskRunning && t.NodeInfo != nil && ev.NodeID != "" && t.NodeInfo.NodeID != ev.NodeID:
+		// The same delivery on another node: JetStream lost the delivery
+		// count (a server killed before it stored it), but the task moved.
+		ei.RequeueCount++
+		ei.LastRequeueTime = batch.At(now)
+		deliveryChanged = true
 	}
 	switch ev.Type {
 	case protocol.EventRunning:

@@ -40,6 +40,11 @@ func ev(typ string, attempt, delivery int, exit *int, code string) *protocol.Tas
 	return e
 }
 
+func onNode(e *protocol.TaskEvent, node string) *protocol.TaskEvent {
+	e.NodeID = node
+	return e
+}
+
 func TestApply(t *testing.T) {
 	t.Parallel()
 	zero, seven := batch.Int(0), batch.Int(7)
@@ -92,6 +97,10 @@ func TestApply(t *testing.T) {
 		{name: "StaleDeliveryIgnored", task: func() *state.TaskRecord { return activeTask(0) },
 			events:    []*protocol.TaskEvent{ev(protocol.EventRunning, 0, 2, nil, ""), ev(protocol.EventCompleted, 0, 1, seven, "FailureExitCode")},
 			wantState: batch.TaskRunning, wantRequeue: 1},
+		{name: "MovedNodeWithoutNewDeliveryIsARequeue", task: func() *state.TaskRecord { return activeTask(0) },
+			events: []*protocol.TaskEvent{ev(protocol.EventRunning, 0, 1, nil, ""), onNode(ev(protocol.EventRunning, 0, 1, nil, ""), "n2"),
+				onNode(ev(protocol.EventCompleted, 0, 1, zero, ""), "n2")},
+			wantState: batch.TaskCompleted, wantResult: batch.ResultSuccess, wantRequeue: 1},
 		{name: "RequeuedGoesBackToActive", task: func() *state.TaskRecord { return activeTask(0) },
 			events:    []*protocol.TaskEvent{ev(protocol.EventRunning, 0, 1, nil, ""), ev(protocol.EventRequeued, 0, 1, nil, "")},
 			wantState: batch.TaskActive},
