@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/natch-io/natch/dispatcher/api"
+	"github.com/natch-io/natch/dispatcher/metrics"
 	"github.com/natch-io/natch/dispatcher/service"
 	"github.com/natch-io/natch/dispatcher/state"
 	"github.com/natch-io/natch/shared/topology"
@@ -37,6 +38,8 @@ type Config struct {
 	Topology topology.Options
 	// Logger defaults to discard.
 	Logger *slog.Logger
+	// Metrics are served at /metrics; New creates them when nil.
+	Metrics *metrics.Metrics
 }
 
 // Dispatcher runs the control plane.
@@ -54,6 +57,9 @@ func New(nc *nats.Conn, js jetstream.JetStream, cfg Config) *Dispatcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
 	return &Dispatcher{cfg: cfg, nc: nc, js: js, log: cfg.Logger}
 }
 
@@ -70,7 +76,7 @@ func (d *Dispatcher) Prepare(ctx context.Context) (*service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.svc = service.New(d.nc, st, service.Config{AckWait: d.cfg.Topology.AckWait, Logger: d.log})
+	d.svc = service.New(d.nc, st, service.Config{AckWait: d.cfg.Topology.AckWait, Logger: d.log, Metrics: d.cfg.Metrics})
 	return d.svc, nil
 }
 
@@ -89,7 +95,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	srv := api.New(svc, d.nc, api.Config{PublicURL: d.cfg.PublicURL, Logger: d.log})
+	srv := api.New(svc, d.nc, api.Config{PublicURL: d.cfg.PublicURL, Logger: d.log, Metrics: d.cfg.Metrics})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.Run(gctx) })

@@ -163,6 +163,16 @@ func TestPoolJobTaskLifecycle(t *testing.T) {
 	code, body = b.do(t, "GET", "/jobs/job1/tasks?$filter=state%20eq%20'completed'%20and%20executionInfo/exitCode%20eq%200&maxresults=1", nil)
 	require.Equal(t, 200, code, string(body))
 	require.Contains(t, string(body), `"id":"ok"`)
+
+	resp, err := http.Get(b.url + "/metrics")
+	require.NoError(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, string(metrics), `natch_tasks_added_total{path="api"} 2`)
+	require.Contains(t, string(metrics), `natch_tasks_completed_total{result="failure"} 1`)
+	require.Contains(t, string(metrics), `natch_task_retries_total 1`)
+	require.Contains(t, string(metrics), `natch_api_requests_total{op="task.addcollection",status="200",transport="rest"} 1`)
 }
 
 func TestBadSignature(t *testing.T) {

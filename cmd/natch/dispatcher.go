@@ -27,6 +27,7 @@ the Azure Batch REST API, the NATS API, the task state machine and the submit
 stream. Several dispatchers may run at once; they share the work.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger()
+			servePprof(os.Getenv("NATCH_PPROF_ADDR"), log)
 			nc, err := connectNATS(natsURL, "natch-dispatcher")
 			if err != nil {
 				return err

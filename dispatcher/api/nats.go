@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -43,7 +45,12 @@ func (s *Server) ServeNATS(ctx context.Context) error {
 const natsParallel = 64
 
 func (s *Server) serveNATS(ctx context.Context, m *nats.Msg) {
+	start, op := time.Now(), "unknown"
 	reply := func(status int, body []byte) {
+		if mt := s.cfg.Metrics; mt != nil {
+			mt.APILatency.WithLabelValues(op, "nats").Observe(time.Since(start).Seconds())
+			mt.Add(mt.APIRequests, 1, op, "nats", strconv.Itoa(status))
+		}
 		b, _ := json.Marshal(protocol.APIResponse{Status: status, Body: body})
 		_ = m.Respond(b)
 	}
@@ -53,7 +60,12 @@ func (s *Server) serveNATS(ctx context.Context, m *nats.Msg) {
 		fail(batch.Errorf(400, "InvalidOperation", "The subject must be natch.api.<account>.<operation>."))
 		return
 	}
-	account, op := parts[2], strings.Join(parts[3:], ".")
+	account := parts[2]
+	op = strings.Join(parts[3:], ".")
+	if _, known := s.ops[op]; !known && op != "pool.exists" {
+		fail(batch.Errorf(400, "InvalidOperation", "Unknown operation %q.", op))
+		return
+	}
 	if _, err := s.svc.Account(ctx, account); err != nil {
 		fail(errAuth("The account " + account + " does not exist."))
 		return

@@ -13,12 +13,14 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/natch-io/natch/dispatcher/metrics"
 	"github.com/natch-io/natch/dispatcher/service"
 	"github.com/natch-io/natch/shared/auth"
 	"github.com/natch-io/natch/shared/batch"
@@ -35,6 +37,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
+	// Metrics records requests and serves /metrics; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Server serves the API over HTTP and NATS.
@@ -127,6 +131,9 @@ func (s *Server) Handler() http.Handler {
 		op := rt.op
 		mux.HandleFunc(rt.method+" "+rt.pattern, func(w http.ResponseWriter, r *http.Request) { s.serveHTTP(w, r, op) })
 	}
+	if s.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, s.baseURL(r), batch.Errorf(404, "ResourceNotFound", "The specified resource does not exist."))
 	})
@@ -140,6 +147,15 @@ var apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}\.\d+\.\d+$`)
 const maxBody = 4 << 20
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, op string) {
+	if m := s.cfg.Metrics; m != nil {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		w = sw
+		start := time.Now()
+		defer func() {
+			m.APILatency.WithLabelValues(op, "rest").Observe(time.Since(start).Seconds())
+			m.Add(m.APIRequests, 1, op, "rest", strconv.Itoa(sw.status))
+		}()
+	}
 	base := s.baseURL(r)
 	fail := func(e *batch.Error) { s.writeError(w, r, base, e) }
 	q := r.URL.Query()
@@ -367,4 +383,16 @@ func conditions(r *http.Request) (service.Condition, error) {
 		return c, batch.Errorf(400, "MultipleConditionHeadersNotSupported", "Multiple condition headers are not supported.")
 	}
 	return c, nil
+}
+
+// statusWriter remembers the status a handler wrote, for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+// WriteHeader records the status and passes it on.
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }

@@ -197,6 +197,17 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 			s.recs.put(key, rec, nrev)
 		}
 		s.counts.add(topology.JobKey(account, batch.Key(evs[0].ev.JobID)), state.Delta(before, rec))
+		if s.m != nil {
+			for _, e := range evs {
+				s.m.Add(s.m.TaskEvents, 1, e.ev.Type)
+			}
+			if retry {
+				s.m.TaskRetries.Inc()
+			}
+			if rec.State == batch.TaskCompleted && before.State != batch.TaskCompleted {
+				s.m.Add(s.m.TasksCompleted, 1, rec.ExecutionInfo.Result)
+			}
+		}
 		return later, nil
 	}
 }

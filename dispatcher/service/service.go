@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/natch-io/natch/dispatcher/metrics"
 	"github.com/natch-io/natch/dispatcher/state"
 	"github.com/natch-io/natch/shared/batch"
 	"github.com/natch-io/natch/shared/protocol"
@@ -34,6 +35,8 @@ type Config struct {
 	CountsFlush time.Duration
 	// Logger defaults to discard.
 	Logger *slog.Logger
+	// Metrics records what the service does; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 func (c Config) withDefaults() Config {
@@ -52,6 +55,7 @@ type Service struct {
 	js     jetstream.JetStream
 	nc     *nats.Conn
 	log    *slog.Logger
+	m      *metrics.Metrics
 	counts *counter
 	jobs   jobCache
 	recs   *recordCache
@@ -64,7 +68,7 @@ type Service struct {
 // New builds a service. It does no I/O.
 func New(nc *nats.Conn, st *state.Store, cfg Config) *Service {
 	cfg = cfg.withDefaults()
-	s := &Service{cfg: cfg, st: st, js: st.JetStream(), nc: nc, log: cfg.Logger.With("component", "dispatcher")}
+	s := &Service{cfg: cfg, st: st, js: st.JetStream(), nc: nc, log: cfg.Logger.With("component", "dispatcher"), m: cfg.Metrics}
 	s.counts = newCounter(s)
 	s.recs = newRecordCache()
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())

@@ -177,6 +177,13 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 		delta.Add(state.Delta(nil, out[i].rec))
 	}
 	s.counts.add(topology.JobKey(account, jobKey), delta)
+	if s.m != nil {
+		path := "api"
+		if submitSeqs != nil {
+			path = "submit"
+		}
+		s.m.Add(s.m.TasksAdded, delta.Total, path)
+	}
 	return out
 }
 
