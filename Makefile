@@ -18,8 +18,12 @@ build: ## Build bin/natch
 run: build ## Build and start natch up (everything embedded) in ./natch-data
 	./$(BIN) up --data-dir $(DATA_DIR)
 
+.PHONY: test-deps
+test-deps: ## Install the npm packages the tests use (Azure Batch SDK, Azurite); fast when present
+	scripts/test-deps.sh
+
 .PHONY: test
-test: ## Run every test with the race detector
+test: test-deps ## Run every test with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 .PHONY: bench

@@ -27,7 +27,7 @@ import (
 	"time"
 )
 
-// Version is the Azurite release .ci/run installs (the last one that runs
+// Version is the Azurite release scripts/test-deps.sh installs (the last one that runs
 // on Node 20).
 const Version = "3.35.0"
 
@@ -57,7 +57,7 @@ func (s *Server) ConnectionString() string {
 		";BlobEndpoint=" + s.BlobEndpoint + ";"
 }
 
-// InstallDir is the npm prefix .ci/run installs Azurite into:
+// InstallDir is the npm prefix scripts/test-deps.sh installs Azurite into:
 // $HOME/.cache/natch-azurite.
 func InstallDir() (string, error) {
 	home, err := os.UserHomeDir()
@@ -84,7 +84,7 @@ func Bin() (string, error) {
 	}
 	bin, err := exec.LookPath("azurite-blob")
 	if err != nil {
-		return "", fmt.Errorf("azuritetest: azurite not found: install it as .ci/run does, with\n"+
+		return "", fmt.Errorf("azuritetest: azurite not found: run scripts/test-deps.sh (make test does), or\n"+
 			"\tnpm install --prefix \"$HOME/.cache/natch-azurite\" azurite@%s\n"+
 			"or point $%s at an azurite-blob script", Version, EnvBin)
 	}

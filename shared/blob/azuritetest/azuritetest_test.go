@@ -11,10 +11,11 @@ import (
 	"github.com/natch-io/natch/shared/blob/azuritetest"
 )
 
-// TestVersionMatchesCI keeps Version and the version .ci/run installs equal.
+// TestVersionMatchesCI keeps Version and the version scripts/test-deps.sh
+// (run by make test and .ci/run) installs equal.
 func TestVersionMatchesCI(t *testing.T) {
 	t.Parallel()
-	script, err := os.ReadFile(filepath.Join("..", "..", "..", ".ci", "run"))
+	script, err := os.ReadFile(filepath.Join("..", "..", "..", "scripts", "test-deps.sh"))
 	require.NoError(t, err)
 	require.Contains(t, string(script), "AZURITE_VERSION="+azuritetest.Version+"\n")
 }
