@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # compat/: npm ci when node_modules is missing or older than the lock file.
-if [ ! -d compat/node_modules ] || [ compat/package-lock.json -nt compat/node_modules ]; then
+if [ -f compat/package-lock.json ] && { [ ! -d compat/node_modules ] || [ compat/package-lock.json -nt compat/node_modules ]; }; then
   (cd compat && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
