@@ -283,6 +283,11 @@ func apply(c Clock, t *state.TaskRecord, ev *protocol.TaskEvent) outcome {
 		}
 		setTaskState(c, t, batch.TaskActive)
 	case protocol.EventCompleted:
+		if t.State != batch.TaskRunning && !ev.StartTime.IsZero() {
+			// Too quick for its running event (workers report running only
+			// for tasks that outlive a few ms): it ran all the same.
+			t.State, t.StateTransitionTime = batch.TaskRunning, batch.At(ev.StartTime)
+		}
 		setRun(t, ev)
 		ei.EndTime = batch.At(ev.EndTime)
 		ei.ExitCode = ev.ExitCode

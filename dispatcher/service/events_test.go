@@ -60,11 +60,16 @@ func TestApply(t *testing.T) {
 		wantRetry   bool
 		wantKill    bool
 		wantLater   bool
+		check       func(*testing.T, *state.TaskRecord)
 	}{
 		{name: "RunsThenSucceeds", task: func() *state.TaskRecord { return activeTask(0) },
 			events:    []*protocol.TaskEvent{ev(protocol.EventRunning, 0, 1, nil, ""), ev(protocol.EventCompleted, 0, 1, zero, "")},
 			wantState: batch.TaskCompleted, wantResult: batch.ResultSuccess},
 		{name: "CompletedWithoutRunningEvent", task: func() *state.TaskRecord { return activeTask(0) },
+			check: func(t *testing.T, task *state.TaskRecord) {
+				require.Equal(t, batch.TaskRunning, task.PreviousState, "a task that ran was running before it completed")
+				require.Equal(t, time.Unix(100, 0).UTC(), task.PreviousStateTransitionTime.Time)
+			},
 			events:    []*protocol.TaskEvent{ev(protocol.EventCompleted, 0, 1, zero, "")},
 			wantState: batch.TaskCompleted, wantResult: batch.ResultSuccess},
 		{name: "NonZeroExitRetries", task: func() *state.TaskRecord { return activeTask(2) },
@@ -142,6 +147,9 @@ func TestApply(t *testing.T) {
 			require.Equal(t, tt.wantRetry, o.retry, "retry")
 			require.Equal(t, tt.wantKill, o.kill, "kill")
 			require.Equal(t, tt.wantLater, o.later, "later")
+			if tt.check != nil {
+				tt.check(t, task)
+			}
 		})
 	}
 }

@@ -18,18 +18,27 @@ type Time struct{ time.Time }
 // At returns t as a *Time, the form optional timestamps take in the model.
 func At(t time.Time) *Time { return &Time{t.UTC()} }
 
-// MarshalText renders the timestamp with 7 fractional digits in UTC. (A
-// text marshaler, not a JSON one: encoding/json then writes it as a string
-// without re-validating the output, which matters on the hot path.)
-func (t Time) MarshalText() ([]byte, error) {
-	return t.UTC().AppendFormat(make([]byte, 0, len(timeLayout)), timeLayout), nil
+// MarshalJSON renders the timestamp with 7 fractional digits in UTC. (It
+// must be MarshalJSON: the embedded time.Time's MarshalJSON would otherwise
+// be promoted and win over a text marshaler.)
+func (t Time) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(timeLayout)+2)
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, timeLayout)
+	return append(b, '"'), nil
 }
 
-// UnmarshalText accepts RFC 3339 with or without fractional seconds.
-func (t *Time) UnmarshalText(b []byte) error {
-	v, err := time.Parse(time.RFC3339Nano, string(b))
+// UnmarshalJSON accepts RFC 3339 with or without fractional seconds.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return fmt.Errorf("invalid timestamp %s: want an RFC 3339 string, e.g. \"2024-01-02T03:04:05Z\"", b)
+	}
+	v, err := time.Parse(time.RFC3339Nano, string(b[1:len(b)-1]))
 	if err != nil {
-		return fmt.Errorf("invalid timestamp %q: want RFC 3339, e.g. 2024-01-02T03:04:05Z", b)
+		return fmt.Errorf("invalid timestamp %s: want RFC 3339, e.g. 2024-01-02T03:04:05Z", b)
 	}
 	t.Time = v.UTC()
 	return nil

@@ -45,6 +45,11 @@ func TestTimeFormat(t *testing.T) {
 	b, err := json.Marshal(ts)
 	require.NoError(t, err)
 	require.Equal(t, `"2016-11-19T00:05:27.2137716Z"`, string(b))
+	for ns, want := range map[int]string{0: ".0000000", 123456789: ".1234567", 100: ".0000001"} {
+		b, err := json.Marshal(At(time.Date(2024, 1, 2, 3, 4, 5, ns, time.FixedZone("x", 3600))))
+		require.NoError(t, err)
+		require.Equal(t, `"2024-01-02T02:04:05`+want+`Z"`, string(b), "always 7 digits, always UTC")
+	}
 	var back struct{ T *Time }
 	require.NoError(t, json.Unmarshal([]byte(`{"T":"2016-11-19T00:05:27.2137716Z"}`), &back))
 	require.True(t, back.T.Equal(ts.Time))
