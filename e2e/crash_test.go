@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,8 +27,7 @@ func TestUpCrash(t *testing.T) {
 	in.must(200, "POST", "/jobs/j/addtaskcollection", map[string]any{"value": tasks}, nil)
 	require.Eventually(t, func() bool { return in.counts("j").TaskCounts.Running == 2 }, 30*time.Second, 20*time.Millisecond)
 
-	require.NoError(t, in.cmd.Process.Signal(syscall.SIGKILL))
-	<-in.done
+	in.Kill(t)
 	require.Eventually(t, func() bool { return len(workerPIDs(dataDir)) == 0 }, 10*time.Second, 50*time.Millisecond,
 		"nodes outlived a killed natch up")
 

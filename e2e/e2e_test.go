@@ -38,7 +38,7 @@ func (in *instance) allTasks(job string) map[string]batch.Task {
 		if l.NextLink == "" {
 			return out
 		}
-		path = strings.TrimPrefix(l.NextLink, in.conn.URL)
+		path = strings.TrimPrefix(l.NextLink, in.Conn.URL)
 		path = strings.Replace(path, "api-version=2022-10-01.16.0&", "", 1)
 		path = strings.Replace(path, "&api-version=2022-10-01.16.0", "", 1)
 	}
