@@ -99,7 +99,6 @@ func (in *instance) must(want int, method, path string, body any, out any) []byt
 // workerPIDs returns the pids of natch worker processes of a data dir, by node id.
 func workerPIDs(dataDir string) map[string]int { return natchtest.Workers(dataDir) }
 
-
 // assertEventually polls cond until it holds or the time is up.
 func assertEventually(cond func() bool, within time.Duration) bool {
 	deadline := time.Now().Add(within)
