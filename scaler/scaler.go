@@ -108,6 +108,7 @@ type poolState struct {
 	pending            map[string]pendingNode // started, unregistered nodes, by node id
 	failures           int                    // failed starts in a row
 	nextStart          time.Time              // no start before this (backoff)
+	auto               autoscaleState         // samples and last evaluation, for autoscale pools
 }
 
 type nodeEntry struct {
@@ -342,6 +343,7 @@ func (s *Scaler) reconcile(ctx context.Context, ps *poolState) {
 		return
 	}
 	log := s.log.With("account", ps.account, "pool", ps.pool)
+	s.autoscale(ctx, log, ps, now)
 	nodes := make([]Node, 0, len(ps.nodes)+len(ps.pending))
 	for _, e := range ps.nodes {
 		if p, ok := ps.pending[e.rec.ID]; ok { // registered

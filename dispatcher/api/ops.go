@@ -19,6 +19,9 @@ func (s *Server) operations() map[string]opFunc {
 		"pool.exists":                s.poolExists,
 		"pool.delete":                s.poolDelete,
 		"pool.resize":                s.poolResize,
+		"pool.enableautoscale":       s.poolEnableAutoScale,
+		"pool.disableautoscale":      s.poolDisableAutoScale,
+		"pool.evaluateautoscale":     s.poolEvaluateAutoScale,
 		"node.list":                  s.nodeList,
 		"node.get":                   s.nodeGet,
 		"account.listpoolnodecounts": s.nodeCounts,
@@ -114,6 +117,42 @@ func (s *Server) poolResize(ctx context.Context, r *request) (*response, error) 
 		return nil, err
 	}
 	return &response{status: http.StatusAccepted, location: s.poolURL(r, r.poolID)}, nil
+}
+
+func (s *Server) poolEnableAutoScale(ctx context.Context, r *request) (*response, error) {
+	var body batch.PoolEnableAutoScale
+	if err := batch.Decode(r.body, &body); err != nil {
+		return nil, err
+	}
+	p, err := s.svc.EnableAutoScale(ctx, r.account, r.poolID, &body, r.cond)
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusOK, etag: p.ETag, lastModified: p.LastModified, location: s.poolURL(r, p.ID)}, nil
+}
+
+func (s *Server) poolDisableAutoScale(ctx context.Context, r *request) (*response, error) {
+	p, err := s.svc.DisableAutoScale(ctx, r.account, r.poolID, r.cond)
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusOK, etag: p.ETag, lastModified: p.LastModified, location: s.poolURL(r, p.ID)}, nil
+}
+
+func (s *Server) poolEvaluateAutoScale(ctx context.Context, r *request) (*response, error) {
+	var body batch.PoolEvaluateAutoScale
+	if err := batch.Decode(r.body, &body); err != nil {
+		return nil, err
+	}
+	run, err := s.svc.EvaluateAutoScale(ctx, r.account, r.poolID, &body)
+	if err != nil {
+		return nil, err
+	}
+	b, err := withMetadata(r.base+"/$metadata#Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun", run)
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusOK, body: b}, nil
 }
 
 // --- nodes

@@ -14,6 +14,9 @@ func (s *Service) AddPool(ctx context.Context, account string, p *batch.Pool) (*
 	if err := batch.ValidatePoolAdd(p); err != nil {
 		return nil, err
 	}
+	if err := validateAutoScalePool(p); err != nil {
+		return nil, err
+	}
 	now := batch.At(s.st.Now())
 	etag, lm := s.st.Stamp()
 	p.URL, p.ETag, p.LastModified, p.CreationTime = "", etag, lm, now

@@ -156,6 +156,17 @@ type PoolResize struct {
 	NodeDeallocationOption string    `json:"nodeDeallocationOption,omitempty"`
 }
 
+// PoolEnableAutoScale is the body of pool enableAutoScale.
+type PoolEnableAutoScale struct {
+	AutoScaleFormula            string    `json:"autoScaleFormula,omitempty"`
+	AutoScaleEvaluationInterval *Duration `json:"autoScaleEvaluationInterval,omitempty"`
+}
+
+// PoolEvaluateAutoScale is the body of pool evaluateAutoScale.
+type PoolEvaluateAutoScale struct {
+	AutoScaleFormula string `json:"autoScaleFormula"`
+}
+
 // PoolInformation says which pool a job runs on.
 type PoolInformation struct {
 	PoolID                string `json:"poolId,omitempty"`
