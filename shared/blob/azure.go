@@ -160,27 +160,11 @@ func (a *Azure) Get(ctx context.Context, name string) (io.ReadCloser, Props, err
 	if resp.ContentLength == nil {
 		p.Size = -1
 	}
-	body := &azureReader{rc: resp.NewRetryReader(tctx, &blob.RetryReaderOptions{MaxRetries: 3}), a: a, name: name}
+	body := &wrapReader{rc: resp.NewRetryReader(tctx, &blob.RetryReaderOptions{MaxRetries: 3}),
+		wrap: func(err error) error { return a.wrap("read", name, err) }}
 	a.log.DebugContext(ctx, "get blob", "name", name, "size", p.Size)
 	return &closeFunc{ReadCloser: verify(body, p.Size, p.ContentMD5), done: cancel}, p, nil
 }
-
-// azureReader translates the errors of a blob's body.
-type azureReader struct {
-	rc   io.ReadCloser
-	a    *Azure
-	name string
-}
-
-func (r *azureReader) Read(p []byte) (int, error) {
-	n, err := r.rc.Read(p)
-	if err != nil && err != io.EOF {
-		err = r.a.wrap("read", r.name, err)
-	}
-	return n, err
-}
-
-func (r *azureReader) Close() error { return r.rc.Close() }
 
 // Stat implements Container.
 func (a *Azure) Stat(ctx context.Context, name string) (Props, error) {

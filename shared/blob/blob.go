@@ -186,3 +186,22 @@ func (c *closeFunc) Close() error {
 	c.done()
 	return err
 }
+
+// wrapReader translates the errors (but io.EOF) of a blob's body into the
+// backend's wrapped errors.
+type wrapReader struct {
+	rc   io.ReadCloser
+	wrap func(error) error
+}
+
+// Read reads from the body.
+func (r *wrapReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if err != nil && err != io.EOF {
+		err = r.wrap(err)
+	}
+	return n, err
+}
+
+// Close closes the body.
+func (r *wrapReader) Close() error { return r.rc.Close() }

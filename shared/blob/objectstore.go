@@ -136,26 +136,9 @@ func (s *ObjectStore) Get(ctx context.Context, name string) (io.ReadCloser, Prop
 		return nil, Props{}, s.wrap("get", name, err)
 	}
 	s.log.DebugContext(ctx, "get blob", "name", name, "size", info.Size)
-	rc := &objectReader{res: res, s: s, name: name}
+	rc := &wrapReader{rc: res, wrap: func(err error) error { return s.wrap("read", name, err) }}
 	return &closeFunc{ReadCloser: rc, done: cancel}, objectProps(info), nil
 }
-
-// objectReader translates the errors of an object's body.
-type objectReader struct {
-	res  jetstream.ObjectResult
-	s    *ObjectStore
-	name string
-}
-
-func (r *objectReader) Read(p []byte) (int, error) {
-	n, err := r.res.Read(p)
-	if err != nil && err != io.EOF {
-		err = r.s.wrap("read", r.name, err)
-	}
-	return n, err
-}
-
-func (r *objectReader) Close() error { return r.res.Close() }
 
 // Stat implements Container.
 func (s *ObjectStore) Stat(ctx context.Context, name string) (Props, error) {
