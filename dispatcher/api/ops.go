@@ -19,6 +19,8 @@ func (s *Server) operations() map[string]opFunc {
 		"pool.exists":                s.poolExists,
 		"pool.delete":                s.poolDelete,
 		"pool.resize":                s.poolResize,
+		"pool.patch":                 s.poolPatch,
+		"pool.updateproperties":      s.poolUpdateProperties,
 		"pool.enableautoscale":       s.poolEnableAutoScale,
 		"pool.disableautoscale":      s.poolDisableAutoScale,
 		"pool.evaluateautoscale":     s.poolEvaluateAutoScale,
@@ -30,6 +32,8 @@ func (s *Server) operations() map[string]opFunc {
 		"job.get":                    s.jobGet,
 		"job.delete":                 s.jobDelete,
 		"job.terminate":              s.jobTerminate,
+		"job.disable":                s.jobDisable,
+		"job.enable":                 s.jobEnable,
 		"job.taskcounts":             s.jobTaskCounts,
 		"task.add":                   s.taskAdd,
 		"task.addcollection":         s.taskAddCollection,
@@ -37,6 +41,8 @@ func (s *Server) operations() map[string]opFunc {
 		"task.get":                   s.taskGet,
 		"task.delete":                s.taskDelete,
 		"task.terminate":             s.taskTerminate,
+		"task.update":                s.taskUpdate,
+		"task.reactivate":            s.taskReactivate,
 		"task.submiterrors":          s.taskSubmitErrors,
 		"file.listfromtask":          s.fileList,
 		"file.getfromtask":           s.fileGet,
@@ -153,6 +159,30 @@ func (s *Server) poolEvaluateAutoScale(ctx context.Context, r *request) (*respon
 		return nil, err
 	}
 	return &response{status: http.StatusOK, body: b}, nil
+}
+
+func (s *Server) poolPatch(ctx context.Context, r *request) (*response, error) {
+	var body batch.PoolPatch
+	if err := batch.Decode(r.body, &body); err != nil {
+		return nil, err
+	}
+	p, err := s.svc.PatchPool(ctx, r.account, r.poolID, &body, false, r.cond)
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusOK, etag: p.ETag, lastModified: p.LastModified, location: s.poolURL(r, p.ID)}, nil
+}
+
+func (s *Server) poolUpdateProperties(ctx context.Context, r *request) (*response, error) {
+	var body batch.PoolPatch
+	if err := batch.Decode(r.body, &body); err != nil {
+		return nil, err
+	}
+	p, err := s.svc.PatchPool(ctx, r.account, r.poolID, &body, true, r.cond)
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusNoContent, etag: p.ETag, lastModified: p.LastModified, location: s.poolURL(r, p.ID)}, nil
 }
 
 // --- nodes
@@ -296,6 +326,24 @@ func (s *Server) jobTerminate(ctx context.Context, r *request) (*response, error
 	return &response{status: http.StatusAccepted, location: s.jobURL(r, r.jobID)}, nil
 }
 
+func (s *Server) jobDisable(ctx context.Context, r *request) (*response, error) {
+	var body batch.JobDisable
+	if err := batch.Decode(r.body, &body); err != nil {
+		return nil, err
+	}
+	if err := s.svc.DisableJob(ctx, r.account, r.jobID, &body, r.cond); err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusAccepted, location: s.jobURL(r, r.jobID)}, nil
+}
+
+func (s *Server) jobEnable(ctx context.Context, r *request) (*response, error) {
+	if err := s.svc.EnableJob(ctx, r.account, r.jobID, r.cond); err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusAccepted, location: s.jobURL(r, r.jobID)}, nil
+}
+
 func (s *Server) jobTaskCounts(ctx context.Context, r *request) (*response, error) {
 	c, err := s.svc.TaskCounts(ctx, r.account, r.jobID)
 	if err != nil {
@@ -427,6 +475,25 @@ func (s *Server) taskDelete(ctx context.Context, r *request) (*response, error) 
 
 func (s *Server) taskTerminate(ctx context.Context, r *request) (*response, error) {
 	if err := s.svc.TerminateTask(ctx, r.account, r.jobID, r.taskID, r.cond); err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusNoContent, location: s.taskURL(r, r.jobID, r.taskID)}, nil
+}
+
+func (s *Server) taskUpdate(ctx context.Context, r *request) (*response, error) {
+	var body batch.TaskUpdate
+	if err := batch.Decode(r.body, &body); err != nil {
+		return nil, err
+	}
+	t, err := s.svc.UpdateTask(ctx, r.account, r.jobID, r.taskID, &body, r.cond)
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusOK, etag: t.ETag, lastModified: t.LastModified, location: s.taskURL(r, r.jobID, r.taskID)}, nil
+}
+
+func (s *Server) taskReactivate(ctx context.Context, r *request) (*response, error) {
+	if err := s.svc.ReactivateTask(ctx, r.account, r.jobID, r.taskID, r.cond); err != nil {
 		return nil, err
 	}
 	return &response{status: http.StatusNoContent, location: s.taskURL(r, r.jobID, r.taskID)}, nil

@@ -338,6 +338,9 @@ func (s *Service) requeueRetry(ctx context.Context, account, jobID string, t *st
 		t.ExecutionInfo.Result = batch.ResultFailure
 		return nil
 	}
+	if job.State == batch.JobDisabled {
+		return nil // queued when the job is enabled
+	}
 	msg, err := taskMsg(account, job, t)
 	if err != nil {
 		return err
@@ -356,6 +359,13 @@ type jobCache struct {
 type cachedJob struct {
 	job *state.JobRecord
 	at  time.Time
+}
+
+// del forgets a job (account.job key) whose state changed.
+func (c *jobCache) del(key string) {
+	c.mu.Lock()
+	delete(c.m, key)
+	c.mu.Unlock()
 }
 
 func (c *jobCache) get(ctx context.Context, s *Service, account, jobKey string) (*state.JobRecord, error) {

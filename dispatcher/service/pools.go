@@ -190,3 +190,71 @@ func (c Condition) Check(etag string, lastModified *batch.Time) error {
 
 // IsPrecondition reports whether err is a failed condition.
 func IsPrecondition(err error) bool { return errors.Is(err, ErrPreconditionFailed) }
+
+// PatchPool changes the pool properties that p supplies (startTask,
+// metadata, applicationPackageReferences, certificateReferences,
+// targetNodeCommunicationMode); replace (updateProperties) replaces all of
+// them, an omitted one being cleared. A new start task runs on nodes that
+// join afterwards.
+func (s *Service) PatchPool(ctx context.Context, account, id string, p *batch.PoolPatch, replace bool, cond Condition) (*batch.Pool, error) {
+	if err := batch.ValidID("poolId", id); err != nil {
+		return nil, batch.ErrPoolNotFound
+	}
+	if err := batch.ValidatePoolPatch(p); err != nil {
+		return nil, err
+	}
+	if replace {
+		switch {
+		case p.CertificateReferences == nil:
+			return nil, batch.MissingProperty("certificateReferences")
+		case p.ApplicationPackageReferences == nil:
+			return nil, batch.MissingProperty("applicationPackageReferences")
+		case p.Metadata == nil:
+			return nil, batch.MissingProperty("metadata")
+		}
+	}
+	pool, _, err := s.st.Pools.Update(ctx, topology.PoolKey(account, batch.Key(id)), func(cur *batch.Pool) error {
+		if err := cond.Check(cur.ETag, cur.LastModified); err != nil {
+			return err
+		}
+		if cur.State == batch.PoolDeleting {
+			return batch.Errorf(409, "PoolBeingDeleted", "The specified pool is being deleted.")
+		}
+		if replace || p.StartTask != nil {
+			cur.StartTask = p.StartTask
+		}
+		if replace || p.CertificateReferences != nil {
+			cur.CertificateReferences = emptyRaw(p.CertificateReferences)
+		}
+		if replace || p.ApplicationPackageReferences != nil {
+			cur.ApplicationPackageReferences = nilIfEmpty(p.ApplicationPackageReferences)
+		}
+		if replace || p.Metadata != nil {
+			cur.Metadata = nilIfEmpty(p.Metadata)
+		}
+		switch {
+		case p.TargetNodeCommunicationMode != "":
+			cur.TargetNodeCommunicationMode = p.TargetNodeCommunicationMode
+		case replace:
+			cur.TargetNodeCommunicationMode = "default"
+		}
+		cur.ETag, cur.LastModified = s.st.Stamp()
+		return nil
+	})
+	return pool, err
+}
+
+// emptyRaw drops an empty JSON array, as Azure shows no empty list.
+func emptyRaw(r batch.Raw) batch.Raw {
+	if string(r) == "[]" || string(r) == "null" {
+		return nil
+	}
+	return r
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}

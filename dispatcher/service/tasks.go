@@ -145,9 +145,14 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 		s.recs.put(p.key, out[p.i].rec, rev)
 		ready = append(ready, p.i)
 	}
-	// Publish the ready messages, pipelined.
+	// Publish the ready messages, pipelined. A disabled job's tasks are
+	// queued when it is enabled.
+	queue := job.State != batch.JobDisabled
 	futs := make([]jetstream.PubAckFuture, len(ready))
 	for n, i := range ready {
+		if !queue {
+			continue
+		}
 		msg, err := taskMsg(account, job, out[i].rec)
 		if err == nil {
 			futs[n], err = s.js.PublishMsgAsync(msg)
@@ -158,7 +163,7 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 	}
 	var delta state.Counts
 	for n, i := range ready {
-		if _, err := waitAck(ctx, futs[n]); err != nil {
+		if _, err := waitAck(ctx, futs[n]); queue && err != nil {
 			msg, merr := taskMsg(account, job, out[i].rec)
 			if merr == nil {
 				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)

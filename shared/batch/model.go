@@ -424,3 +424,30 @@ const (
 	OnAllTasksNoAction  = "noaction"
 	OnAllTasksTerminate = "terminatejob"
 )
+
+// JobDisable is the body of job disable.
+type JobDisable struct {
+	DisableTasks string `json:"disableTasks"` // requeue | terminate | wait
+}
+
+// What job disable does with the job's running tasks.
+const (
+	DisableRequeue   = "requeue"
+	DisableTerminate = "terminate"
+	DisableWait      = "wait"
+)
+
+// TaskUpdate is the body of task update (PUT): the task's new constraints.
+type TaskUpdate struct {
+	Constraints *TaskConstraints `json:"constraints,omitempty"`
+}
+
+// PoolPatch is the body of pool patch (only supplied properties change) and
+// of pool updateProperties (every property is replaced).
+type PoolPatch struct {
+	StartTask                    *StartTask                    `json:"startTask,omitempty"`
+	CertificateReferences        Raw                           `json:"certificateReferences,omitempty"`
+	ApplicationPackageReferences []ApplicationPackageReference `json:"applicationPackageReferences,omitempty"`
+	Metadata                     []NameValue                   `json:"metadata,omitempty"`
+	TargetNodeCommunicationMode  string                        `json:"targetNodeCommunicationMode,omitempty"`
+}

@@ -337,16 +337,8 @@ func ValidateTaskAdd(t *Task, job *Job) error {
 	if err := validEnv("environmentSettings", t.EnvironmentSettings); err != nil {
 		return err
 	}
-	if t.Constraints != nil {
-		if err := retryCount("constraints.maxTaskRetryCount", t.Constraints.MaxTaskRetryCount); err != nil {
-			return err
-		}
-		if err := positiveDuration("constraints.maxWallClockTime", t.Constraints.MaxWallClockTime); err != nil {
-			return err
-		}
-		if t.Constraints.RetentionTime != nil && *t.Constraints.RetentionTime < 0 {
-			return InvalidProperty("constraints.retentionTime", "must not be negative")
-		}
+	if err := validTaskConstraints(t.Constraints); err != nil {
+		return err
 	}
 	if len(t.DependsOn) > 0 && (job.UsesTaskDependencies == nil || !*job.UsesTaskDependencies) {
 		return (&Error{Status: 400, Code: "TaskDependenciesNotSpecifiedOnJob",
@@ -372,23 +364,7 @@ func ValidateTaskAdd(t *Task, job *Job) error {
 		t.OutputFiles[i].UploadOptions.UploadCondition = v
 	}
 	// Defaults.
-	if t.Constraints == nil {
-		t.Constraints = &TaskConstraints{}
-	}
-	if t.Constraints.MaxWallClockTime == nil {
-		inf := Infinite
-		t.Constraints.MaxWallClockTime = &inf
-	}
-	if t.Constraints.RetentionTime == nil {
-		t.Constraints.RetentionTime = D(7 * 24 * 3600e9)
-	}
-	if t.Constraints.MaxTaskRetryCount == nil {
-		n := 0
-		if job != nil && job.Constraints != nil && job.Constraints.MaxTaskRetryCount != nil {
-			n = *job.Constraints.MaxTaskRetryCount
-		}
-		t.Constraints.MaxTaskRetryCount = Int(n)
-	}
+	t.Constraints = taskConstraintDefaults(t.Constraints, job)
 	if t.RequiredSlots == nil {
 		t.RequiredSlots = Int(1)
 	}
@@ -458,4 +434,91 @@ func IntOr(p *int, def int) int {
 		return def
 	}
 	return *p
+}
+
+// ValidateTaskConstraints checks the constraints of a task update and
+// returns them with Azure's defaults filled in, as task add does: nil gives
+// the default constraints. job gives the inherited maxTaskRetryCount.
+func ValidateTaskConstraints(c *TaskConstraints, job *Job) (*TaskConstraints, error) {
+	if err := validTaskConstraints(c); err != nil {
+		return nil, err
+	}
+	return taskConstraintDefaults(c, job), nil
+}
+
+func validTaskConstraints(c *TaskConstraints) error {
+	if c == nil {
+		return nil
+	}
+	if err := retryCount("constraints.maxTaskRetryCount", c.MaxTaskRetryCount); err != nil {
+		return err
+	}
+	if err := positiveDuration("constraints.maxWallClockTime", c.MaxWallClockTime); err != nil {
+		return err
+	}
+	if c.RetentionTime != nil && *c.RetentionTime < 0 {
+		return InvalidProperty("constraints.retentionTime", "must not be negative")
+	}
+	return nil
+}
+
+func taskConstraintDefaults(c *TaskConstraints, job *Job) *TaskConstraints {
+	if c == nil {
+		c = &TaskConstraints{}
+	}
+	if c.MaxWallClockTime == nil {
+		inf := Infinite
+		c.MaxWallClockTime = &inf
+	}
+	if c.RetentionTime == nil {
+		c.RetentionTime = D(7 * 24 * 3600e9)
+	}
+	if c.MaxTaskRetryCount == nil {
+		n := 0
+		if job != nil && job.Constraints != nil && job.Constraints.MaxTaskRetryCount != nil {
+			n = *job.Constraints.MaxTaskRetryCount
+		}
+		c.MaxTaskRetryCount = Int(n)
+	}
+	return c
+}
+
+// ValidateJobDisable checks a job disable body and normalises disableTasks.
+func ValidateJobDisable(d *JobDisable) error {
+	if d.DisableTasks == "" {
+		return MissingProperty("disableTasks")
+	}
+	v, err := enum("disableTasks", d.DisableTasks, DisableRequeue, DisableTerminate, DisableWait)
+	if err != nil {
+		return err
+	}
+	d.DisableTasks = v
+	return nil
+}
+
+// ValidatePoolPatch checks the properties of a pool patch or
+// updateProperties body and normalises targetNodeCommunicationMode.
+func ValidatePoolPatch(p *PoolPatch) error {
+	if p.StartTask != nil {
+		if p.StartTask.CommandLine == "" {
+			return MissingProperty("startTask.commandLine")
+		}
+		if err := retryCount("startTask.maxTaskRetryCount", p.StartTask.MaxTaskRetryCount); err != nil {
+			return err
+		}
+		if err := validEnv("startTask.environmentSettings", p.StartTask.EnvironmentSettings); err != nil {
+			return err
+		}
+	}
+	if err := validMetadata(p.Metadata); err != nil {
+		return err
+	}
+	if p.TargetNodeCommunicationMode != "" {
+		v, err := enum("targetNodeCommunicationMode", p.TargetNodeCommunicationMode, "default", "classic", "simplified")
+		if err != nil {
+			return err
+		}
+		p.TargetNodeCommunicationMode = v
+	}
+	return nil
 }
