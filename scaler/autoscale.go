@@ -16,10 +16,10 @@ import (
 )
 
 // Autoscale sampling: one sample per pool per SamplePeriod, kept for
-// SampleHistory in memory.
+// SampleHistory in memory and in the metrics stream.
 const (
 	SamplePeriod  = time.Second
-	SampleHistory = time.Hour
+	SampleHistory = topology.MetricsMaxAge
 )
 
 // sample is one reading of a pool's numbers.
@@ -35,6 +35,7 @@ type autoscaleState struct {
 	formula  string   // the formula last evaluated
 	parsed   *formula.Formula
 	lastEval time.Time
+	loaded   bool // the history was read from the metrics stream
 }
 
 // autoscaling reports whether a pool's targets come from its formula.
@@ -53,6 +54,9 @@ func (s *Scaler) autoscale(ctx context.Context, log *slog.Logger, ps *poolState,
 		return
 	}
 	a := &ps.auto
+	if !a.loaded {
+		a.samples, a.loaded = s.loadSamples(ctx, log, ps, now), true
+	}
 	s.takeSample(ctx, log, ps, now)
 	if len(a.samples) == 0 {
 		return // no numbers yet: evaluate once there are
@@ -117,8 +121,10 @@ func (s *Scaler) takeSample(ctx context.Context, log *slog.Logger, ps *poolState
 		log.WarnContext(ctx, "autoscale sample: pool consumer", "err", err)
 		return
 	}
-	a.samples = append(a.samples, sample{at: now, active: active, running: running, pending: active + running,
-		dedicated: float64(batch.IntOr(ps.rec.CurrentDedicatedNodes, 0)), lowPriority: float64(batch.IntOr(ps.rec.CurrentLowPriorityNodes, 0))})
+	smp := sample{at: now, active: active, running: running, pending: active + running,
+		dedicated: float64(batch.IntOr(ps.rec.CurrentDedicatedNodes, 0)), lowPriority: float64(batch.IntOr(ps.rec.CurrentLowPriorityNodes, 0))}
+	a.samples = append(a.samples, smp)
+	s.publishSample(ctx, log, ps, smp)
 	cut := 0
 	for cut < len(a.samples) && now.Sub(a.samples[cut].at) > SampleHistory {
 		cut++
@@ -239,3 +245,7 @@ func (e *poolEnv) Samples(name string) ([]formula.Sample, bool) {
 }
 
 func (e *poolEnv) Rand() float64 { return rand.Float64() }
+
+// SamplePeriod makes poolEnv a formula.SamplePeriodEnv: the scaler samples
+// every SamplePeriod, not every 30 s as Azure does.
+func (e *poolEnv) SamplePeriod() time.Duration { return SamplePeriod }

@@ -74,3 +74,41 @@ func TestScalerAutoScale(t *testing.T) {
 	require.Nil(t, p.AutoScaleRun.Error)
 	require.Equal(t, "$TargetDedicatedNodes=0;$TargetLowPriorityNodes=0;$NodeDeallocationOption=requeue", p.AutoScaleRun.Results)
 }
+
+// TestScalerAutoScaleHistorySurvivesRestart stops a scaler after it has
+// sampled a pool for a few seconds and starts another: its first
+// evaluation already sees the samples the first one took.
+func TestScalerAutoScaleHistorySurvivesRestart(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	b.addPool(t, "hist", 0, 0)
+	b.changePool(t, "hist", func(p *batch.Pool) {
+		p.EnableAutoScale, p.AutoScaleFormula, p.AutoScaleEvaluationInterval = batch.Bool(true), "$TargetDedicatedNodes = 0;", batch.D(time.Second)
+		p.TargetDedicatedNodes, p.TargetLowPriorityNodes, p.AllocationState = nil, nil, batch.AllocSteady
+	})
+	cfg := testConfig(t, b.prov)
+	cfg.Holder = "scaler-restarted" // the second scaler takes the lease back at once
+	stop := b.run(t, cfg)
+
+	ctx := t.Context()
+	stream, err := b.js.Stream(ctx, topology.MetricsStream)
+	require.NoError(t, err)
+	subject := topology.MetricsSubject(account, "hist")
+	stored := func() uint64 {
+		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+		require.NoError(t, err)
+		return info.State.Subjects[subject]
+	}
+	require.Eventually(t, func() bool { return stored() >= 4 }, wait, poll)
+	stop()
+
+	// GetSample(4) needs 4 samples: a scaler without history would fail
+	// its first evaluation (it has taken one sample by then).
+	const f = "n = $PendingTasks.GetSample(4); $TargetDedicatedNodes = 0;"
+	b.changePool(t, "hist", func(p *batch.Pool) { p.AutoScaleFormula, p.AutoScaleRun = f, nil })
+	b.run(t, cfg)
+	require.Eventually(t, func() bool { return b.pool(t, "hist").AutoScaleRun != nil }, wait, poll)
+	run := b.pool(t, "hist").AutoScaleRun
+	require.Nil(t, run.Error, "first evaluation after the restart: %+v", run.Error)
+	require.Contains(t, run.Results, "n=[0,0,0,0]")
+}

@@ -75,4 +75,16 @@
 // A scaler that restarts forgets its pending nodes; nodes it started earlier
 // and that still heartbeat count as registered nodes, and nodes whose
 // processes died with the old scaler go offline and are replaced.
+//
+// # Autoscale
+//
+// For a pool with enableAutoScale the scaler samples the pool's numbers
+// (task counts from the pool consumer, node counts) once per SamplePeriod
+// and evaluates its formula (package formula) every
+// autoScaleEvaluationInterval, writing the targets and autoScaleRun into the
+// pool record. Samples are kept for SampleHistory in memory and published to
+// the metrics stream (topology.MetricsStream, one subject per pool); when a
+// scaler first sees an autoscale pool it reads that pool's last
+// SampleHistory back from the stream, so a restart or a lease take-over
+// loses no history.
 package scaler

@@ -96,7 +96,8 @@ type Scaler struct {
 	pools  jetstream.KeyValue
 	nodes  jetstream.KeyValue
 	leases *leases
-	state  map[string]*poolState // by pool bucket key "account.pool"
+	state  map[string]*poolState    // by pool bucket key "account.pool"
+	acks   []jetstream.PubAckFuture // sample publishes not yet checked
 }
 
 // poolState is what the scaler knows of one pool between rounds.

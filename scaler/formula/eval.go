@@ -35,6 +35,26 @@ type Env interface {
 	Rand() float64
 }
 
+// SamplePeriodEnv is an Env that says how far apart its samples are.
+// GetSamplePeriod returns that period, and the sample percent of a
+// look-back window (GetSamplePercent, GetSample with a samplePercent)
+// counts one expected sample per period. An Env that does not implement
+// it, or returns a period ≤ 0, has DefaultSamplePeriod.
+type SamplePeriodEnv interface {
+	Env
+	SamplePeriod() time.Duration
+}
+
+// samplePeriod is env's sample period.
+func samplePeriod(env Env) time.Duration {
+	if pe, ok := env.(SamplePeriodEnv); ok {
+		if d := pe.SamplePeriod(); d > 0 {
+			return d
+		}
+	}
+	return DefaultSamplePeriod
+}
+
 // Result is the outcome of one evaluation.
 type Result struct {
 	// TargetDedicatedNodes and TargetLowPriorityNodes are the targets the
@@ -92,7 +112,7 @@ func (f *Formula) Eval(env Env) (*Result, error) {
 	if env == nil {
 		return nil, &Error{Code: CodeEvaluationError, Err: ErrEvaluation, Msg: "no evaluation environment"}
 	}
-	e := &evaluator{src: f.src, env: env, now: env.Now().UTC(), vars: map[string]Value{}}
+	e := &evaluator{src: f.src, env: env, now: env.Now().UTC(), period: samplePeriod(env), vars: map[string]Value{}}
 	var err *Error
 	for _, s := range f.stmts {
 		if err = e.stmt(s); err != nil {
@@ -115,10 +135,11 @@ var errStop = errors.New("stop")
 
 // evaluator holds the state of one Eval.
 type evaluator struct {
-	src  string
-	env  Env
-	now  time.Time
-	vars map[string]Value
+	src    string
+	env    Env
+	now    time.Time
+	period time.Duration // the env's sample period
+	vars   map[string]Value
 }
 
 // fail builds an ErrEvaluation error at node n.

@@ -368,6 +368,43 @@ func TestSampleMethods(t *testing.T) {
 	}
 }
 
+// TestSamplePeriodFromEnv checks that an Env's own sample period drives
+// GetSamplePeriod and the sample-percent math: 10 samples one second apart.
+func TestSamplePeriodFromEnv(t *testing.T) {
+	t.Parallel()
+	env := func(period time.Duration) *fakeEnv {
+		e := newEnv()
+		e.period = period
+		for i := 9; i >= 0; i-- { // at now-9s … now, valued 1 … 10
+			e.samples["$PendingTasks"] = append(e.samples["$PendingTasks"],
+				Sample{Time: e.now.Add(-time.Duration(i) * time.Second), Value: float64(10 - i)})
+		}
+		return e
+	}
+	tests := []struct {
+		name   string
+		period time.Duration
+		expr   string
+		want   string
+	}{
+		{"Period", time.Second, "$PendingTasks.GetSamplePeriod()", "00:00:01"},
+		{"PercentFull", time.Second, "$PendingTasks.GetSamplePercent(TimeInterval_Second * 10)", "100"},
+		{"PercentHalf", time.Second, "$PendingTasks.GetSamplePercent(TimeInterval_Second * 20)", "50"},
+		{"WindowWithPercent", time.Second, "$PendingTasks.GetSample(TimeInterval_Second * 5, 100)", "[6,7,8,9,10]"},
+		{"DefaultPeriod", 0, "$PendingTasks.GetSamplePeriod()", "00:00:30"},
+		{"DefaultPercent", 0, "$PendingTasks.GetSamplePercent(TimeInterval_Minute)", "100"}, // 10 of 2 expected, capped
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := run(t, env(tt.period), "x = "+tt.expr)
+			require.Equal(t, tt.want, r.Vars["x"].String())
+		})
+	}
+	_, fe := evalErr(t, env(time.Second), "x = $PendingTasks.GetSample(TimeInterval_Second * 20, 60)")
+	require.Equal(t, CodeInsufficientSampleData, fe.Code)
+}
+
 func TestSampleMethodErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

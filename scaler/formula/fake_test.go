@@ -13,6 +13,7 @@ type fakeEnv struct {
 	scalars map[string]float64
 	samples map[string][]Sample
 	rnd     float64
+	period  time.Duration // 0: the Env says nothing, DefaultSamplePeriod applies
 }
 
 func (f *fakeEnv) Now() time.Time { return f.now }
@@ -29,6 +30,8 @@ func (f *fakeEnv) Samples(name string) ([]Sample, bool) {
 
 func (f *fakeEnv) Rand() float64 { return f.rnd }
 
+func (f *fakeEnv) SamplePeriod() time.Duration { return f.period }
+
 // testNow is the evaluation time of the tests: Wednesday 4 March 2026, 10:30 UTC.
 func testNow() time.Time { return time.Date(2026, 3, 4, 10, 30, 0, 0, time.UTC) }
 
@@ -37,12 +40,12 @@ func newEnv() *fakeEnv {
 	return &fakeEnv{now: testNow(), scalars: map[string]float64{}, samples: map[string][]Sample{}, rnd: 0.25}
 }
 
-// history returns one sample per SamplePeriod with values vs, oldest first,
+// history returns one sample per DefaultSamplePeriod with values vs, oldest first,
 // the newest taken newest before now.
 func history(now time.Time, newest time.Duration, vs ...float64) []Sample {
 	out := make([]Sample, len(vs))
 	for i, v := range vs {
-		age := newest + time.Duration(len(vs)-1-i)*SamplePeriod
+		age := newest + time.Duration(len(vs)-1-i)*DefaultSamplePeriod
 		out[i] = Sample{Time: now.Add(-age), Value: v}
 	}
 	return out

@@ -226,7 +226,7 @@ func (e *evaluator) method(n *methodExpr) (Value, *Error) {
 	case mCount:
 		return dbl(float64(len(samples))), nil
 	case mGetSamplePeriod:
-		return interval(SamplePeriod), nil
+		return interval(e.period), nil
 	case mHistoryBeginTime:
 		if len(samples) == 0 {
 			return Value{}, e.fail(n, "%s has no samples", n.recv)
@@ -240,7 +240,7 @@ func (e *evaluator) method(n *methodExpr) (Value, *Error) {
 		if len(args) != w.used {
 			return Value{}, e.fail(n.args[w.used], "GetSamplePercent takes timestamps or timeintervals, got %s", args[w.used].typeName())
 		}
-		_, pct := w.pick(samples)
+		_, pct := w.pick(samples, e.period)
 		return dbl(pct), nil
 	}
 	return e.getSample(n, args, samples)
@@ -271,7 +271,7 @@ func (e *evaluator) getSample(n *methodExpr, args []Value, samples []Sample) (Va
 	if err != nil {
 		return Value{}, err
 	}
-	out, got := w.pick(samples)
+	out, got := w.pick(samples, e.period)
 	if len(args) > w.used {
 		p := args[w.used]
 		if p.kind != KindDouble || len(args) > w.used+1 {
@@ -321,15 +321,15 @@ func (e *evaluator) window(n *methodExpr, args []Value) (window, *Error) {
 }
 
 // pick returns the values of the samples in the window and the percentage
-// of the window's expected samples (one per SamplePeriod) they make up.
-func (w window) pick(samples []Sample) (values []float64, percent float64) {
+// of the window's expected samples (one per period) they make up.
+func (w window) pick(samples []Sample, period time.Duration) (values []float64, percent float64) {
 	values = []float64{}
 	for _, s := range samples {
 		if s.Time.After(w.from) && !s.Time.After(w.to) {
 			values = append(values, s.Value)
 		}
 	}
-	expected := int64(w.to.Sub(w.from) / SamplePeriod)
+	expected := int64(w.to.Sub(w.from) / period)
 	if expected == 0 {
 		return values, 0
 	}

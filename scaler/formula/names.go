@@ -33,9 +33,11 @@ const (
 	maxDepth      = 200  // expression nesting, to bound recursion
 )
 
-// SamplePeriod is the spacing of metric samples (GetSamplePeriod): the
-// percentage of a window's samples that are present is computed against it.
-const SamplePeriod = 30 * time.Second
+// DefaultSamplePeriod is the spacing of metric samples (GetSamplePeriod)
+// of an Env that does not say otherwise (see SamplePeriodEnv): Azure's 30 s.
+// The percentage of a window's samples that are present is computed
+// against the period.
+const DefaultSamplePeriod = 30 * time.Second
 
 // varClass says what an identifier refers to.
 type varClass int

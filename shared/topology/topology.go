@@ -7,6 +7,7 @@
 //	natch.tasks.<account>.<pool>.<job>.<task>         stream NATCH_TASKS: ready tasks, one consumer per pool
 //	natch.events.<account>.<job>.<task>               stream NATCH_EVENTS: task events from workers
 //	natch.node.<account>.<node>.<command>             node commands (request/reply, core NATS)
+//	natch.metrics.<account>.<pool>                    stream NATCH_METRICS: autoscale samples, kept MetricsMaxAge
 //
 // Job, pool, task and node tokens are storage keys (lower-cased ids, see
 // batch.Key); account names are lower case already.
@@ -24,10 +25,15 @@ import (
 
 // Stream names.
 const (
-	TasksStream  = "NATCH_TASKS"
-	EventsStream = "NATCH_EVENTS"
-	SubmitStream = "NATCH_SUBMIT"
+	TasksStream   = "NATCH_TASKS"
+	EventsStream  = "NATCH_EVENTS"
+	SubmitStream  = "NATCH_SUBMIT"
+	MetricsStream = "NATCH_METRICS"
 )
+
+// MetricsMaxAge is how long the autoscale samples of a pool are kept: the
+// longest history a formula can look back on.
+const MetricsMaxAge = time.Hour
 
 // KV bucket names.
 const (
@@ -83,6 +89,9 @@ func SubmitSubject(account, job string) string { return "natch.submit." + accoun
 func SubmitMsgID(account, job, taskID string) string {
 	return account + "/" + strings.ToLower(job) + "/" + taskID
 }
+
+// MetricsSubject is where the scaler records a pool's autoscale samples.
+func MetricsSubject(account, pool string) string { return "natch.metrics." + account + "." + pool }
 
 // APISubject is the NATS API subject of an operation.
 func APISubject(account, op string) string { return "natch.api." + account + "." + op }
@@ -158,6 +167,10 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 			MaxAge: o.EventsMaxAge, Duplicates: 2 * time.Minute},
 		{Name: SubmitStream, Subjects: []string{"natch.submit.>"}, Retention: jetstream.WorkQueuePolicy,
 			Duplicates: 2 * time.Minute},
+		// One small message per autoscale pool per second; a restarted
+		// scaler reads the last hour back.
+		{Name: MetricsStream, Subjects: []string{"natch.metrics.>"}, Retention: jetstream.LimitsPolicy,
+			MaxAge: MetricsMaxAge, Duplicates: 2 * time.Minute},
 	}
 	for _, sc := range streams {
 		sc.Storage = o.storage()
