@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -232,5 +233,9 @@ func (e *snapshotEnv) Samples(name string) ([]formula.Sample, bool) {
 	return []formula.Sample{{Time: e.now, Value: v}}, true
 }
 
-// Rand is fixed in a dry run, so that evaluating twice gives one answer.
-func (e *snapshotEnv) Rand() float64 { return 0.5 }
+// Rand draws a uniform number in [0, 1), as the formula's rand() does.
+func (e *snapshotEnv) Rand() float64 { return rand.Float64() }
+
+// SamplePeriod is the scaler's sampling period, so that sample percents
+// mean the same in a dry run as in the scaler.
+func (e *snapshotEnv) SamplePeriod() time.Duration { return time.Second }
