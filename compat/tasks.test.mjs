@@ -136,6 +136,16 @@ describe("tasks on a real node", () => {
     assert.equal((await client.file.getPropertiesFromTask(job, "nested", odd)).contentLength, 2);
     const oddBody = await client.file.getFromTask(job, "nested", odd);
     assert.equal((await readAll(oddBody.readableStreamBody)).toString(), "12");
+
+    // deleteFromTask: a file; a non-empty directory only with recursive.
+    const del = await client.file.deleteFromTask(job, "nested", odd);
+    assert.equal(del._response.status, 200);
+    await rejects(client.file.getPropertiesFromTask(job, "nested", odd), 404);
+    await rejects(client.file.deleteFromTask(job, "nested", "wd/sub dir"), 409, "DirectoryNotEmpty");
+    await client.file.deleteFromTask(job, "nested", "wd/sub dir", { recursive: true });
+    const left = await client.file.listFromTask(job, "nested", { recursive: true });
+    assert.ok(!left.some((x) => x.name.startsWith("wd/sub dir")), `after delete: ${left.map((x) => x.name)}`);
+    await rejects(client.file.deleteFromTask(job, "nested", "wd/../../x"), 400);
   });
 
   it("a failing command completes with its exit code and result failure", async () => {

@@ -23,7 +23,7 @@ func (w *Worker) handleCommand(m *nats.Msg) {
 	switch cmd {
 	case protocol.CmdTerminateTask:
 		err = w.cmdTerminate(m.Data)
-	case protocol.CmdFileStat, protocol.CmdFileRead, protocol.CmdFileList:
+	case protocol.CmdFileStat, protocol.CmdFileRead, protocol.CmdFileList, protocol.CmdFileDelete:
 		var req protocol.FileRequest
 		if jerr := json.Unmarshal(m.Data, &req); jerr != nil {
 			err = &cmdError{CodeInvalidInput, "The request body is not a valid file request: " + jerr.Error()}
@@ -96,6 +96,8 @@ func (w *Worker) cmdFile(cmd string, req protocol.FileRequest, reply *nats.Msg) 
 		}
 		reply.Data, err = json.Marshal(fi)
 		return err
+	case protocol.CmdFileDelete:
+		return w.fileDelete(req)
 	case protocol.CmdFileRead:
 		fi, data, err := w.fileRead(req)
 		if err != nil {

@@ -172,6 +172,38 @@ func (w *Worker) fileStat(req protocol.FileRequest) (protocol.FileInfo, error) {
 	return fileInfo(path.Base(p), fi), nil
 }
 
+// CodeDirectoryNotEmpty is the reply error of a delete of a non-empty
+// directory without Recursive.
+const CodeDirectoryNotEmpty = "DirectoryNotEmpty"
+
+// fileDelete serves protocol.CmdFileDelete. A symlink is deleted, not what
+// it points to; the root itself cannot be deleted.
+func (w *Worker) fileDelete(req protocol.FileRequest) error {
+	p, err := cleanPath(req.Path)
+	if err != nil {
+		return err
+	}
+	if p == "." {
+		return &cmdError{CodeInvalidInput, "The node's root directory cannot be deleted."}
+	}
+	fi, err := w.root.Lstat(p)
+	if err != nil {
+		return fileErr(err)
+	}
+	if fi.IsDir() && req.Recursive {
+		err = w.root.RemoveAll(p)
+	} else {
+		err = w.root.Remove(p)
+	}
+	if err != nil && fi.IsDir() && !req.Recursive {
+		return &cmdError{CodeDirectoryNotEmpty, "The directory is not empty; delete it with recursive=true."}
+	}
+	if err != nil {
+		return fileErr(err)
+	}
+	return nil
+}
+
 // fileRead serves protocol.CmdFileRead: up to MaxFileChunk bytes from Offset.
 func (w *Worker) fileRead(req protocol.FileRequest) (protocol.FileInfo, []byte, error) {
 	p, err := cleanPath(req.Path)

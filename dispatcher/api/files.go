@@ -52,8 +52,11 @@ func (s *Server) nodeRequest(ctx context.Context, account, nodeID, cmd string, f
 		return nil, err
 	}
 	if code := m.Header.Get(protocol.ErrorHeader); code != "" {
-		if code == "FileNotFound" {
+		switch code {
+		case "FileNotFound":
 			return nil, errFileNotFound
+		case "DirectoryNotEmpty":
+			return nil, batch.Errorf(409, code, "%s", string(m.Data))
 		}
 		return nil, batch.Errorf(400, code, "%s", string(m.Data))
 	}
@@ -212,6 +215,29 @@ func parseRange(v string, size int64) (int64, int64, bool) {
 		end = min(end, size-1)
 	}
 	return start, end, true
+}
+
+// fileDelete deletes a task file (a directory with recursive=true) on the
+// task's node.
+func (s *Server) fileDelete(ctx context.Context, r *request) (*response, error) {
+	rel, err := filePath(r.file)
+	if err != nil {
+		return nil, err
+	}
+	if rel == "." {
+		return nil, (&batch.Error{Status: 400, Code: "InvalidUri",
+			Message: "The file path must name a file or directory inside the task directory."}).With("PropertyName", "filePath")
+	}
+	t, dir, err := s.taskDir(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	recursive := strings.EqualFold(r.query.Get("recursive"), "true")
+	if _, err := s.nodeRequest(ctx, r.account, t.NodeInfo.NodeID, protocol.CmdFileDelete,
+		protocol.FileRequest{Path: path.Join(dir, rel), Recursive: recursive}); err != nil {
+		return nil, err
+	}
+	return empty(http.StatusOK), nil
 }
 
 // nodeFile is one entry of a file list.

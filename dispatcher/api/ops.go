@@ -47,6 +47,7 @@ func (s *Server) operations() map[string]opFunc {
 		"file.listfromtask":          s.fileList,
 		"file.getfromtask":           s.fileGet,
 		"file.getpropertiesfromtask": s.fileProperties,
+		"file.deletefromtask":        s.fileDelete,
 	}
 }
 

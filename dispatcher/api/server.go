@@ -131,6 +131,7 @@ var routes = []route{
 	{"GET", "/jobs/{jobId}/tasks/{taskId}/files", "file.listfromtask"},
 	{"GET", "/jobs/{jobId}/tasks/{taskId}/files/{filePath}", "file.getfromtask"},
 	{"HEAD", "/jobs/{jobId}/tasks/{taskId}/files/{filePath}", "file.getpropertiesfromtask"},
+	{"DELETE", "/jobs/{jobId}/tasks/{taskId}/files/{filePath}", "file.deletefromtask"},
 }
 
 // Handler returns the REST API handler.

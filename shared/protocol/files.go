@@ -12,6 +12,10 @@ const (
 	CmdFileRead = "fileread"
 	// CmdFileList: body FileRequest (Path a directory, Recursive) → reply JSON []FileInfo.
 	CmdFileList = "filelist"
+	// CmdFileDelete: body FileRequest (Recursive to delete a directory and
+	// what it holds) → empty reply; ErrorHeader "DirectoryNotEmpty" for a
+	// non-empty directory without Recursive.
+	CmdFileDelete = "filedelete"
 )
 
 // MaxFileChunk is the most bytes one CmdFileRead reply carries; callers
