@@ -2,7 +2,6 @@ package scaler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -137,22 +136,9 @@ func (s *Scaler) takeSample(ctx context.Context, log *slog.Logger, ps *poolState
 // It touches no other field, and writes nothing if the pool's formula
 // changed or autoscale was disabled meanwhile.
 func (s *Scaler) writeAutoScale(ctx context.Context, log *slog.Logger, ps *poolState, run *batch.AutoScaleRun, res *formula.Result) {
-	for range casAttempts {
-		e, err := get(ctx, s.pools, ps.key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return
-		}
-		if err != nil {
-			log.ErrorContext(ctx, "read pool", "err", err)
-			return
-		}
-		var p batch.Pool
-		if err := json.Unmarshal(e.Value(), &p); err != nil {
-			log.ErrorContext(ctx, "decode pool", "err", err)
-			return
-		}
-		if !autoscaling(&p) || p.AutoScaleFormula != ps.auto.formula {
-			return
+	p, rev, err := cas(ctx, s.pools, ps.key, func(p *batch.Pool) bool {
+		if !autoscaling(p) || p.AutoScaleFormula != ps.auto.formula {
+			return false
 		}
 		p.AutoScaleRun = run
 		p.ETag = etag(run.Timestamp.Time)
@@ -162,24 +148,16 @@ func (s *Scaler) writeAutoScale(ctx context.Context, log *slog.Logger, ps *poolS
 			p.TargetLowPriorityNodes = batch.Int(res.TargetLowPriorityNodes)
 			p.LastModified = batch.At(run.Timestamp.Time)
 		}
-		b, err := json.Marshal(&p)
-		if err != nil {
-			log.ErrorContext(ctx, "encode pool", "err", err)
-			return
-		}
-		rev, err := update(ctx, s.pools, ps.key, b, e.Revision())
-		if err == nil {
-			ps.rec, ps.rev = &p, rev
-			log.DebugContext(ctx, "autoscale evaluated", "results", run.Results, "error", run.Error != nil)
-			return
-		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			log.ErrorContext(ctx, "update pool", "err", err)
-			return
-		}
+		return true
+	})
+	switch {
+	case err != nil:
+		log.WarnContext(ctx, "autoscale: write pool; retrying next round", "err", err)
+		ps.auto.lastEval = time.Time{}
+	case p != nil:
+		ps.rec, ps.rev = p, rev
+		log.DebugContext(ctx, "autoscale evaluated", "results", run.Results, "error", run.Error != nil)
 	}
-	log.WarnContext(ctx, "autoscale: too many conflicting writes; retrying next round")
-	ps.auto.lastEval = time.Time{}
 }
 
 // runError renders an evaluation error as autoScaleRun.error.

@@ -48,39 +48,44 @@ func (s *Scaler) markNode(ctx context.Context, log *slog.Logger, ps *poolState, 
 	log.InfoContext(ctx, "node state set", "node_id", id, "state", state)
 }
 
-// casNode applies mutate to a node record by compare-and-set; mutate
-// returns false to leave the record alone. It returns the record written
-// and its revision, or nil when it wrote nothing (a missing record is no
-// error).
+// casNode applies mutate to a node record by compare-and-set; see cas.
 func (s *Scaler) casNode(ctx context.Context, key string, mutate func(*protocol.NodeRecord) bool) (*protocol.NodeRecord, uint64, error) {
+	return cas(ctx, s.nodes, key, mutate)
+}
+
+// cas applies mutate to a JSON record by compare-and-set, re-reading on a
+// conflict; mutate returns false to leave the record alone. It returns the
+// record written and its revision, or nil when it wrote nothing (a missing
+// record is no error).
+func cas[T any](ctx context.Context, kv jetstream.KeyValue, key string, mutate func(*T) bool) (*T, uint64, error) {
 	for range casAttempts {
-		e, err := get(ctx, s.nodes, key)
+		e, err := get(ctx, kv, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, 0, nil
 		}
 		if err != nil {
 			return nil, 0, err
 		}
-		var r protocol.NodeRecord
-		if err := json.Unmarshal(e.Value(), &r); err != nil {
-			return nil, 0, fmt.Errorf("decode node %s: %w", key, err)
+		r := new(T)
+		if err := json.Unmarshal(e.Value(), r); err != nil {
+			return nil, 0, fmt.Errorf("decode %s: %w", key, err)
 		}
-		if !mutate(&r) {
+		if !mutate(r) {
 			return nil, 0, nil
 		}
-		b, err := json.Marshal(&r)
+		b, err := json.Marshal(r)
 		if err != nil {
 			return nil, 0, err
 		}
-		rev, err := update(ctx, s.nodes, key, b, e.Revision())
+		rev, err := update(ctx, kv, key, b, e.Revision())
 		if err == nil {
-			return &r, rev, nil
+			return r, rev, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return nil, 0, err
 		}
 	}
-	return nil, 0, fmt.Errorf("update node %s: %w", key, jetstream.ErrKeyRevisionMismatch)
+	return nil, 0, fmt.Errorf("update %s: %w", key, jetstream.ErrKeyRevisionMismatch)
 }
 
 // deleteNode deletes a node record at the revision the scaler decided on;
@@ -110,40 +115,14 @@ func (s *Scaler) updatePool(ctx context.Context, log *slog.Logger, ps *poolState
 	if !poolNeedsUpdate(ps.rec, plan) {
 		return // nothing to write: no read either
 	}
-	for range casAttempts {
-		e, err := get(ctx, s.pools, ps.key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return
-		}
-		if err != nil {
-			log.ErrorContext(ctx, "read pool", "err", err)
-			return
-		}
-		var p batch.Pool
-		if err := json.Unmarshal(e.Value(), &p); err != nil {
-			log.ErrorContext(ctx, "decode pool", "err", err)
-			return
-		}
-		if !applyPlan(&p, plan, s.cfg.Now()) {
-			return
-		}
-		b, err := json.Marshal(&p)
-		if err != nil {
-			log.ErrorContext(ctx, "encode pool", "err", err)
-			return
-		}
-		_, err = update(ctx, s.pools, ps.key, b, e.Revision())
-		if err == nil {
-			log.DebugContext(ctx, "pool updated", "allocation_state", p.AllocationState,
-				"current_dedicated", plan.CurrentDedicated, "current_low_priority", plan.CurrentLowPriority)
-			return
-		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			log.ErrorContext(ctx, "update pool", "err", err)
-			return
-		}
+	p, _, err := cas(ctx, s.pools, ps.key, func(p *batch.Pool) bool { return applyPlan(p, plan, s.cfg.Now()) })
+	switch {
+	case err != nil:
+		log.ErrorContext(ctx, "update pool; retrying next round", "err", err)
+	case p != nil:
+		log.DebugContext(ctx, "pool updated", "allocation_state", p.AllocationState,
+			"current_dedicated", plan.CurrentDedicated, "current_low_priority", plan.CurrentLowPriority)
 	}
-	log.WarnContext(ctx, "update pool: too many conflicting writes; retrying next round")
 }
 
 // poolNeedsUpdate reports whether the plan changes what the record shows.
