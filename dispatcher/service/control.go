@@ -50,6 +50,12 @@ func (s *Service) ReactivateTask(ctx context.Context, account, jobID, taskID str
 		return err
 	}
 	s.counts.add(topology.JobKey(account, batch.Key(jobID)), state.Delta(before, after))
+	if usesDeps(job) {
+		// The tasks its failure blocked wait for its new attempt.
+		if err := s.unresolveParent(ctx, account, job, after.ID); err != nil {
+			return wrap("unblock dependent tasks", err)
+		}
+	}
 	if job.State == batch.JobDisabled {
 		return nil // enable queues it
 	}
@@ -230,7 +236,7 @@ func (s *Service) queueActive(ctx context.Context, account string, job *state.Jo
 	for _, key := range keys {
 		skip := false
 		t, _, err := s.st.Tasks.Update(ctx, key, func(t *state.TaskRecord) error {
-			skip = t.State != batch.TaskActive ||
+			skip = !t.Ready() ||
 				queued(ctx, str, topology.TaskSubject(account, t.PoolKey, jobKey, batch.Key(t.ID)), 0)
 			if skip {
 				return state.ErrStop

@@ -107,13 +107,18 @@ func (s *Service) applyEvents(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		groups[key] = append(groups[key], eventMsg{ev, m})
 	}
+	results := make([]applied, len(keys))
 	bounded(32, len(keys), func(i int) {
-		evs := groups[keys[i]]
-		later, err := s.applyTaskEvents(ctx, keys[i], evs)
+		results[i] = s.applyTaskEvents(ctx, keys[i], groups[keys[i]])
+	})
+	s.afterEnd(ctx, keys, groups, results)
+	for i, key := range keys {
+		evs := groups[key]
+		later, err := results[i].later, results[i].err
 		for _, e := range evs {
 			switch {
 			case err != nil:
-				s.log.ErrorContext(ctx, "apply task events", "task", keys[i], "err", err)
+				s.log.ErrorContext(ctx, "apply task events", "task", key, "err", err)
 				_ = e.msg.NakWithDelay(time.Second)
 			case later:
 				_ = e.msg.NakWithDelay(200 * time.Millisecond)
@@ -121,13 +126,113 @@ func (s *Service) applyEvents(ctx context.Context, msgs []jetstream.Msg) {
 				_ = e.msg.Ack()
 			}
 		}
-	})
+	}
+}
+
+// applied is the outcome of applying one task's events. done is the
+// record when the task is completed and an event of the batch said so
+// (whether or not it changed the record: a redelivered completion must
+// finish what its first delivery started); ended says the record became
+// completed now.
+type applied struct {
+	later bool
+	err   error
+	done  *state.TaskRecord
+	ended bool
+}
+
+// afterEnd does what a task's end means beyond its record: its dependents
+// are resolved, and its exit options act on the job. A failure marks the
+// task's events for redelivery.
+func (s *Service) afterEnd(ctx context.Context, keys []string, groups map[string][]eventMsg, results []applied) {
+	type jobEnds struct {
+		account string
+		jobID   string
+		idx     []int
+	}
+	byJob := map[string]*jobEnds{}
+	for i, r := range results {
+		if r.err != nil || r.done == nil {
+			continue
+		}
+		ev := groups[keys[i]][0].ev
+		jk := topology.JobKey(ev.Account, batch.Key(ev.JobID))
+		je := byJob[jk]
+		if je == nil {
+			je = &jobEnds{account: ev.Account, jobID: ev.JobID}
+			byJob[jk] = je
+		}
+		je.idx = append(je.idx, i)
+	}
+	for _, je := range byJob {
+		job, err := s.jobs.get(ctx, s, je.account, batch.Key(je.jobID))
+		if errors.Is(err, batch.ErrJobNotFound) {
+			continue
+		}
+		if err != nil {
+			for _, i := range je.idx {
+				results[i].err = err
+			}
+			continue
+		}
+		if usesDeps(job) {
+			ended := make([]*state.TaskRecord, len(je.idx))
+			for n, i := range je.idx {
+				ended[n] = results[i].done
+			}
+			failed := s.resolveParents(ctx, je.account, job, ended)
+			for _, i := range je.idx {
+				if err := failed[keys[i]]; err != nil {
+					results[i].err = err
+				}
+			}
+		}
+		if batch.EqualFold(job.OnTaskFailure, batch.OnTaskFailurePerformExitAction) {
+			for _, i := range je.idx {
+				if results[i].ended {
+					s.exitJobAction(ctx, je.account, job, results[i].done)
+				}
+			}
+		}
+	}
+}
+
+// exitJobAction applies an ended task's exit options to its job (the job
+// opted in with onTaskFailure performexitoptionsjobaction).
+func (s *Service) exitJobAction(ctx context.Context, account string, job *state.JobRecord, t *state.TaskRecord) {
+	ei := t.ExecutionInfo
+	if ei == nil || (ei.FailureInfo != nil && ei.FailureInfo.Code == protocol.CodeTaskEnded) {
+		return // ended by request: not the task's doing
+	}
+	var err error
+	switch batch.ExitOptionsFor(t.ExitConditions, ei.ExitCode, ei.FailureInfo).JobAction {
+	case batch.JobActionTerminate:
+		err = s.TerminateJob(ctx, account, job.ID, ReasonTaskFailed, Condition{})
+	case batch.JobActionDisable:
+		err = s.DisableJob(ctx, account, job.ID, &batch.JobDisable{DisableTasks: batch.DisableRequeue}, Condition{})
+	default:
+		return
+	}
+	var be *batch.Error
+	if err != nil && !(errors.As(err, &be) && be.Status == 409) {
+		s.log.ErrorContext(ctx, "exit condition job action", "job", job.ID, "task", t.ID, "err", err)
+	}
 }
 
 // applyTaskEvents applies one task's events. later means an event is ahead
 // of the record (a retry's event before the retry is recorded) and the batch
 // should be retried shortly.
-func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMsg) (later bool, err error) {
+func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMsg) (res applied) {
+	completedEvent := false
+	for _, e := range evs {
+		completedEvent = completedEvent || e.ev.Type == protocol.EventCompleted
+	}
+	done := func(rec *state.TaskRecord, ended bool) applied {
+		if completedEvent && rec.State == batch.TaskCompleted {
+			return applied{later: res.later, done: rec, ended: ended}
+		}
+		return applied{later: res.later}
+	}
 	sort.SliceStable(evs, func(i, j int) bool {
 		a, b := evs[i].ev, evs[j].ev
 		if a.Attempt != b.Attempt {
@@ -156,16 +261,16 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 						Attempt: e.ev.Attempt}, e.ev.JobID, "The task was deleted.")
 				}
 			}
-			return false, nil
+			return applied{}
 		}
 		if err != nil {
-			return false, err
+			return applied{err: err}
 		}
 		before := cloneRecord(rec)
 		var retry, changed bool
 		for _, e := range evs {
 			o := apply(s.st, rec, &e.ev)
-			later = later || o.later
+			res.later = res.later || o.later
 			retry = retry || o.retry
 			changed = changed || o.changed
 			if o.kill {
@@ -175,20 +280,20 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 			}
 		}
 		if !changed {
-			return later, nil
+			return done(rec, false)
 		}
 		if retry {
 			if err := s.requeueRetry(ctx, account, evs[0].ev.JobID, rec); err != nil {
-				return false, err
+				return applied{err: err}
 			}
 		}
 		nrev, ok, err := s.st.Tasks.UpdateAt(ctx, key, rec, rev)
 		if err != nil {
 			s.recs.del(key)
-			return false, err
+			return applied{err: err}
 		}
 		if !ok {
-			later, fresh = false, true
+			res.later, fresh = false, true
 			continue // changed meanwhile: apply to the current value
 		}
 		if rec.State == batch.TaskCompleted {
@@ -208,7 +313,7 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 				s.m.Add(s.m.TasksCompleted, 1, rec.ExecutionInfo.Result)
 			}
 		}
-		return later, nil
+		return done(rec, before.State != batch.TaskCompleted && rec.State == batch.TaskCompleted)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 const (
 	ReasonUser             = "UserTerminate"
 	ReasonAllTasksComplete = "AllTasksComplete"
+	ReasonTaskFailed       = "TaskFailed"
 )
 
 // AddJob creates a job on an existing pool.
@@ -201,6 +202,11 @@ func (s *Service) teardown(ctx context.Context, account string, rec *state.JobRe
 		}
 	}
 	if rec.State == batch.JobDeleting {
+		if usesDeps(rec) {
+			if err := s.purgeDeps(ctx, account, jobKey); err != nil {
+				return err
+			}
+		}
 		if err := s.st.Counts.Delete(ctx, key); err != nil {
 			return err
 		}

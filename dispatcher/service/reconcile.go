@@ -57,7 +57,16 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		err := s.st.Tasks.Scan(ctx, topology.JobTaskKeys(account, jobKey), 0, func(te state.Entry[state.TaskRecord]) bool {
 			t := te.Value
 			c.Add(state.CountOf(t))
-			if t.State != batch.TaskActive {
+			if t.State != batch.TaskActive || t.BlockedBy != "" {
+				return true
+			}
+			if len(t.Waiting) > 0 {
+				// A crash between a parent's outcome and this task's update:
+				// apply the outcomes recorded since.
+				if err := s.catchUpDeps(ctx, account, job, te.Key, t); err != nil {
+					ferr = err
+					return false
+				}
 				return true
 			}
 			taskKey := batch.Key(t.ID)
@@ -85,6 +94,17 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		if _, err := s.st.Counts.Put(ctx, e.Key, &c); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// catchUpDeps registers a waiting task again (a crash may have cut its
+// registration short) and resolves the dependencies whose parents ended
+// meanwhile (a crash between a parent's outcome and this task's update).
+// Registering is idempotent.
+func (s *Service) catchUpDeps(ctx context.Context, account string, job *state.JobRecord, key string, t *state.TaskRecord) error {
+	for _, err := range s.registerDeps(ctx, account, job, map[string]*state.TaskRecord{key: t}) {
+		return err
 	}
 	return nil
 }

@@ -113,6 +113,7 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 		rec.URL, rec.CreationTime, rec.State, rec.StateTransitionTime = "", now, batch.TaskActive, now
 		rec.PreviousState, rec.PreviousStateTransitionTime = "", nil
 		rec.ExecutionInfo, rec.NodeInfo, rec.Stats = &batch.TaskExecutionInformation{}, nil, nil
+		rec.Waiting = depKeys(account, jobKey, t.DependsOn)
 		if submitSeqs != nil {
 			rec.SubmitSeq = submitSeqs[i]
 		}
@@ -145,6 +146,11 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 		s.recs.put(p.key, out[p.i].rec, rev)
 		ready = append(ready, p.i)
 	}
+	// Tasks with dependencies wait: register them with what they wait for;
+	// those whose dependencies are already met are queued by that.
+	if usesDeps(job) {
+		ready = s.addDependents(ctx, account, job, out, ready)
+	}
 	// Publish the ready messages, pipelined. A disabled job's tasks are
 	// queued when it is enabled.
 	queue := job.State != batch.JobDisabled
@@ -162,6 +168,11 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 		}
 	}
 	var delta state.Counts
+	for _, a := range out {
+		if a.err == nil && a.rec != nil && len(a.rec.Waiting) > 0 {
+			delta.Add(state.Delta(nil, a.rec))
+		}
+	}
 	for n, i := range ready {
 		if _, err := waitAck(ctx, futs[n]); queue && err != nil {
 			msg, merr := taskMsg(account, job, out[i].rec)
@@ -190,6 +201,34 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 		s.m.Add(s.m.TasksAdded, delta.Total, path)
 	}
 	return out
+}
+
+// addDependents registers the created tasks that wait for others and
+// returns the indexes of ready that the caller should queue: those with no
+// dependencies. A task that cannot be registered is taken back.
+func (s *Service) addDependents(ctx context.Context, account string, job *state.JobRecord, out []added, ready []int) []int {
+	jobKey := batch.Key(job.ID)
+	waiting := map[string]*state.TaskRecord{}
+	index := map[string]int{}
+	queue := ready[:0:0]
+	for _, i := range ready {
+		rec := out[i].rec
+		if len(rec.Waiting) == 0 {
+			queue = append(queue, i)
+			continue
+		}
+		key := topology.TaskKey(account, jobKey, batch.Key(rec.ID))
+		waiting[key], index[key] = rec, i
+	}
+	if len(waiting) == 0 {
+		return queue
+	}
+	for key, err := range s.registerDeps(ctx, account, job, waiting) {
+		s.recs.del(key)
+		_ = s.st.Tasks.Delete(context.WithoutCancel(ctx), key)
+		out[index[key]] = added{err: batch.AsError(err)}
+	}
+	return queue
 }
 
 // createSlow creates a task record with a plain KV create: the path for a
@@ -277,6 +316,21 @@ func (s *Service) TerminateTask(ctx context.Context, account, jobID, taskID stri
 	}
 	if ended != nil && t.State == batch.TaskRunning {
 		s.killOnNode(ctx, account, t, jobID, "The task was terminated by user request.")
+	}
+	if ended != nil {
+		job, err := s.GetJob(ctx, account, jobID)
+		if err == nil && usesDeps(job) {
+			// Its dependents learn how it ended (by default: blocked).
+			cur, _, err := s.st.Tasks.Get(ctx, topology.TaskKey(account, batch.Key(jobID), batch.Key(taskID)))
+			if err == nil {
+				for _, ferr := range s.resolveParents(ctx, account, job, []*state.TaskRecord{cur}) {
+					err = ferr
+				}
+			}
+			if err != nil {
+				return wrap("resolve dependent tasks", err)
+			}
+		}
 	}
 	return nil
 }

@@ -33,6 +33,29 @@ type TaskRecord struct {
 	Delivery int `json:"natchDelivery,omitempty"`
 	// SubmitSeq is the submit-stream sequence that added the task (fast path).
 	SubmitSeq uint64 `json:"natchSubmitSeq,omitempty"`
+	// Waiting are the deps keys of the dependencies not yet resolved; the
+	// task is queued when none is left.
+	Waiting []string `json:"natchWaiting,omitempty"`
+	// BlockedBy is the id of the parent whose end blocks this task for good
+	// (its dependencyAction was block): it stays active and never runs.
+	BlockedBy string `json:"natchBlockedBy,omitempty"`
+}
+
+// Ready reports whether an active task may be queued: none of its
+// dependencies is pending and none blocked it.
+func (t *TaskRecord) Ready() bool {
+	return t.State == batch.TaskActive && len(t.Waiting) == 0 && t.BlockedBy == ""
+}
+
+// Dep is what the dispatcher knows of a task id others depend on: the
+// tasks waiting for it, and once it has ended, what that means for them.
+type Dep struct {
+	// Outcome is set when the parent ended: satisfy or block.
+	Outcome string `json:"outcome,omitempty"`
+	// Parent is the id of the task that ended (for a range key, the first).
+	Parent string `json:"parent,omitempty"`
+	// Dependents are the ids (keys) of the tasks waiting for it.
+	Dependents []string `json:"dependents,omitempty"`
 }
 
 // Counts are a job's task counts, kept up to date by the dispatcher.

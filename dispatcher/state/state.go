@@ -32,6 +32,7 @@ type Store struct {
 	Nodes    *Repo[protocol.NodeRecord]
 	Counts   *Repo[Counts]
 	Submit   *Repo[SubmitError]
+	Deps     *Repo[Dep]
 	now      func() time.Time
 	lastTick atomic.Uint64
 }
@@ -50,9 +51,10 @@ func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*S
 	}
 	s := &Store{js: js, now: now}
 	var err error
-	var kvs [7]jetstream.KeyValue
+	var kvs [8]jetstream.KeyValue
 	for i, name := range []string{topology.AccountsBucket, topology.PoolsBucket, topology.JobsBucket,
-		topology.TasksBucket, topology.NodesBucket, topology.CountsBucket, topology.SubmitErrorsBucket} {
+		topology.TasksBucket, topology.NodesBucket, topology.CountsBucket, topology.SubmitErrorsBucket,
+		topology.DepsBucket} {
 		if kvs[i], err = bind(name); err != nil {
 			return nil, err
 		}
@@ -64,6 +66,7 @@ func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*S
 	s.Nodes = &Repo[protocol.NodeRecord]{js: js, kv: kvs[4], notFound: batch.ErrNodeNotFound}
 	s.Counts = &Repo[Counts]{js: js, kv: kvs[5], notFound: batch.ErrJobNotFound}
 	s.Submit = &Repo[SubmitError]{js: js, kv: kvs[6], notFound: batch.ErrTaskNotFound}
+	s.Deps = &Repo[Dep]{js: js, kv: kvs[7], notFound: batch.ErrTaskNotFound}
 	return s, nil
 }
 
@@ -154,6 +157,47 @@ func (r *Repo[T]) Update(ctx context.Context, key string, mutate func(*T) error)
 		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("update %s: %w", key, err)
+		}
+		return v, nrev, nil
+	}
+}
+
+// Upsert is Update for a key that may not exist yet: mutate gets a zero
+// value then, and the write is a create that fails on a concurrent create
+// (and is retried as an update).
+func (r *Repo[T]) Upsert(ctx context.Context, key string, mutate func(*T) error) (*T, uint64, error) {
+	for {
+		v, rev, err := r.Get(ctx, key)
+		if r.notFound != nil && errors.Is(err, r.notFound) {
+			v, rev, err = new(T), 0, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := mutate(v); err != nil {
+			if errors.Is(err, ErrStop) {
+				return v, rev, nil
+			}
+			return nil, 0, err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, 0, err
+		}
+		var nrev uint64
+		if rev == 0 {
+			nrev, err = r.kv.Create(ctx, key, b)
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				continue
+			}
+		} else {
+			nrev, err = r.kv.Update(ctx, key, b, rev)
+			if isRevisionMismatch(err) {
+				continue
+			}
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("upsert %s: %w", key, err)
 		}
 		return v, nrev, nil
 	}

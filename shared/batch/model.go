@@ -257,7 +257,7 @@ type Task struct {
 	ETag                         string                        `json:"eTag,omitempty"`
 	LastModified                 *Time                         `json:"lastModified,omitempty"`
 	CreationTime                 *Time                         `json:"creationTime,omitempty"`
-	ExitConditions               Raw                           `json:"exitConditions,omitempty"`
+	ExitConditions               *ExitConditions               `json:"exitConditions,omitempty"`
 	State                        string                        `json:"state,omitempty"`
 	StateTransitionTime          *Time                         `json:"stateTransitionTime,omitempty"`
 	PreviousState                string                        `json:"previousState,omitempty"`
@@ -275,10 +275,65 @@ type Task struct {
 	NodeInfo                     *ComputeNodeInformation       `json:"nodeInfo,omitempty"`
 	MultiInstanceSettings        Raw                           `json:"multiInstanceSettings,omitempty"`
 	Stats                        Raw                           `json:"stats,omitempty"`
-	DependsOn                    Raw                           `json:"dependsOn,omitempty"`
+	DependsOn                    *TaskDependencies             `json:"dependsOn,omitempty"`
 	ApplicationPackageReferences []ApplicationPackageReference `json:"applicationPackageReferences,omitempty"`
 	AuthenticationTokenSettings  Raw                           `json:"authenticationTokenSettings,omitempty"`
 }
+
+// TaskDependencies are the tasks a task waits for (dependsOn).
+type TaskDependencies struct {
+	TaskIDs      []string      `json:"taskIds,omitempty"`
+	TaskIDRanges []TaskIDRange `json:"taskIdRanges,omitempty"`
+}
+
+// TaskIDRange is an inclusive range of integer task ids; "4", "04" and
+// "004" all count as 4.
+type TaskIDRange struct {
+	Start int `json:"start"`
+	End   int `json:"end"`
+}
+
+// ExitConditions say what a task's way of ending means for its job and its
+// dependents.
+type ExitConditions struct {
+	ExitCodes          []ExitCodeMapping      `json:"exitCodes,omitempty"`
+	ExitCodeRanges     []ExitCodeRangeMapping `json:"exitCodeRanges,omitempty"`
+	PreProcessingError *ExitOptions           `json:"preProcessingError,omitempty"`
+	FileUploadError    *ExitOptions           `json:"fileUploadError,omitempty"`
+	Default            *ExitOptions           `json:"default,omitempty"`
+}
+
+// ExitCodeMapping maps one exit code to exit options.
+type ExitCodeMapping struct {
+	Code        int         `json:"code"`
+	ExitOptions ExitOptions `json:"exitOptions"`
+}
+
+// ExitCodeRangeMapping maps an inclusive range of exit codes to exit options.
+type ExitCodeRangeMapping struct {
+	Start       int         `json:"start"`
+	End         int         `json:"end"`
+	ExitOptions ExitOptions `json:"exitOptions"`
+}
+
+// ExitOptions are what happens when a task ends a given way.
+type ExitOptions struct {
+	JobAction        string `json:"jobAction,omitempty"`        // none | disable | terminate
+	DependencyAction string `json:"dependencyAction,omitempty"` // satisfy | block
+}
+
+// Exit option values.
+const (
+	JobActionNone      = "none"
+	JobActionDisable   = "disable"
+	JobActionTerminate = "terminate"
+
+	DependencySatisfy = "satisfy"
+	DependencyBlock   = "block"
+
+	OnTaskFailureNoAction          = "noaction"
+	OnTaskFailurePerformExitAction = "performexitoptionsjobaction"
+)
 
 // TaskAddCollection is the body of addtaskcollection.
 type TaskAddCollection struct {

@@ -340,9 +340,11 @@ func ValidateTaskAdd(t *Task, job *Job) error {
 	if err := validTaskConstraints(t.Constraints); err != nil {
 		return err
 	}
-	if len(t.DependsOn) > 0 && (job.UsesTaskDependencies == nil || !*job.UsesTaskDependencies) {
-		return (&Error{Status: 400, Code: "TaskDependenciesNotSpecifiedOnJob",
-			Message: "The job does not allow task dependencies (usesTaskDependencies is false)."}).With("PropertyName", "dependsOn")
+	if err := validDependsOn(t, job); err != nil {
+		return err
+	}
+	if err := validExitConditions(t.ExitConditions, job); err != nil {
+		return err
 	}
 	for i, rf := range t.ResourceFiles {
 		if err := ValidateResourceFile("resourceFiles["+strconv.Itoa(i)+"]", rf); err != nil {

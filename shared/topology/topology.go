@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,9 @@ const (
 	NodesBucket        = "natch-nodes"
 	CountsBucket       = "natch-counts"
 	SubmitErrorsBucket = "natch-submit-errors"
+	// DepsBucket holds task dependencies by parent: who waits for a task
+	// (or an integer task id of a range), and how it ended.
+	DepsBucket = "natch-deps"
 )
 
 // Consumer names of the dispatcher.
@@ -109,6 +113,18 @@ func TaskKey(account, job, task string) string { return account + "." + job + ".
 
 // JobTaskKeys matches every task key of a job.
 func JobTaskKeys(account, job string) string { return account + "." + job + ".*" }
+
+// DepKey is the deps bucket key of a task id a task may depend on.
+func DepKey(account, job, task string) string { return account + "." + job + ".t." + task }
+
+// DepRangeKey is the deps bucket key of an integer task id of a dependency
+// range: the first task whose id is that integer to end resolves it.
+func DepRangeKey(account, job string, n int) string {
+	return account + "." + job + ".n." + strconv.Itoa(n)
+}
+
+// JobDepKeys matches every deps key of a job.
+func JobDepKeys(account, job string) string { return account + "." + job + ".>" }
 
 // JobKey is a job's key in the jobs and counts buckets.
 func JobKey(account, job string) string { return account + "." + job }
@@ -187,6 +203,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 		{Bucket: NodesBucket, History: 1},
 		{Bucket: CountsBucket, History: 1},
 		{Bucket: SubmitErrorsBucket, History: 1, TTL: SubmitErrorTTL},
+		{Bucket: DepsBucket, History: 1},
 	}
 	for _, bc := range buckets {
 		bc.Storage = o.storage()
