@@ -1,6 +1,7 @@
 package dispatcher_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
+	"github.com/natch-io/natch/shared/topology"
 )
 
 // depsJob creates pool1 and a job that uses task dependencies.
@@ -58,7 +63,11 @@ func TestDependenciesWaitForParents(t *testing.T) {
 
 	msgs := w.next(5, time.Second)
 	require.Equal(t, []string{"002", "1", "a"}, ids(t, msgs), "only the parents are queued")
-	require.Equal(t, "active", b.task(t, "job1", "merge").State)
+	merge := b.task(t, "job1", "merge")
+	require.Equal(t, "active", merge.State)
+	require.Equal(t, "WaitingForDependencies", merge.WaitReason.Code)
+	require.Contains(t, merge.WaitReason.Message, "3 task(s)")
+	require.Equal(t, "NoNodes", b.task(t, "job1", "a").WaitReason.Code, "no node has registered in this test")
 
 	w.report(msgs[0], exit(0))
 	w.report(msgs[1], exit(0))
@@ -94,7 +103,11 @@ func TestDependencyBlockedByFailureUntilReactivated(t *testing.T) {
 	w.report(next[0], exit(0))
 	b.waitTaskState(t, "job1", "c2", "completed")
 	b.waitTaskState(t, "job1", "p", "completed")
-	require.Equal(t, "active", b.task(t, "job1", "c1").State)
+	c1 := b.task(t, "job1", "c1")
+	require.Equal(t, "active", c1.State)
+	require.Equal(t, "BlockedByDependency", c1.WaitReason.Code)
+	require.Contains(t, c1.WaitReason.Message, "Task p ")
+	require.Nil(t, b.task(t, "job1", "c2").WaitReason, "only active tasks wait")
 	require.Empty(t, w.next(1, 300*time.Millisecond))
 
 	// Reactivating the parent unblocks its dependent once it succeeds.
@@ -243,3 +256,45 @@ func jsonPath(body []byte, path ...string) string {
 }
 
 func jsonField(body []byte, key string) string { return jsonPath(body, key) }
+
+func TestWaitReasons(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code, body := b.do(t, "POST", "/pools", map[string]any{"id": "pool1", "vmSize": "x"})
+	require.Equal(t, 201, code, string(body))
+	code, _ = b.do(t, "POST", "/jobs", map[string]any{"id": "job1", "poolInfo": map[string]any{"poolId": "pool1"}})
+	require.Equal(t, 201, code)
+	b.addTask(t, "job1", map[string]any{"id": "t1", "commandLine": "true"})
+	reason := func() string {
+		r := b.task(t, "job1", "t1").WaitReason
+		require.NotNil(t, r)
+		return r.Code
+	}
+	require.Equal(t, "NoNodes", reason())
+	code, body = b.do(t, "POST", "/pools/pool1/resize", map[string]any{"targetDedicatedNodes": 1})
+	require.Equal(t, 202, code, string(body))
+	require.Equal(t, "PoolResizing", reason())
+
+	kv, err := b.js.KeyValue(context.Background(), topology.NodesBucket)
+	require.NoError(t, err)
+	putNode := func(state string, running int) {
+		rec := protocol.NodeRecord{ComputeNode: batch.ComputeNode{ID: "n1", State: state, RunningTaskSlotsCount: running},
+			Account: account, PoolID: "pool1", Slots: 1, Heartbeat: time.Now()}
+		data, _ := json.Marshal(rec)
+		_, err := kv.Put(context.Background(), topology.NodeKey(account, "pool1", "n1"), data)
+		require.NoError(t, err)
+	}
+	putNode(batch.NodeRunning, 1)
+	require.Equal(t, "AllSlotsBusy", reason())
+	putNode(batch.NodeIdle, 0)
+	require.Equal(t, "Queued", reason())
+	code, body = b.do(t, "POST", "/jobs/job1/disable", map[string]any{"disableTasks": "requeue"})
+	require.Equal(t, 202, code, string(body))
+	require.Eventually(t, func() bool { return reason() == "JobDisabled" }, 5*time.Second, 20*time.Millisecond)
+
+	var list struct{ Value []batch.Task }
+	code, body = b.do(t, "GET", "/jobs/job1/tasks", nil)
+	require.Equal(t, 200, code)
+	require.NoError(t, json.Unmarshal(body, &list))
+	require.Equal(t, "JobDisabled", list.Value[0].WaitReason.Code, "lists carry the reason too")
+}

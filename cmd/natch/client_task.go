@@ -284,16 +284,19 @@ func taskListCmd(env *clientEnv) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), tasks)
 			}
 			tw := table(cmd.OutOrStdout())
-			row(tw, "ID", "STATE", "EXIT", "RETRIES", "NODE")
+			row(tw, "ID", "STATE", "EXIT", "RETRIES", "NODE", "WAITING")
 			for _, t := range tasks {
-				exit, retries, node := "-", 0, "-"
+				exit, retries, node, waiting := "-", 0, "-", "-"
+				if t.WaitReason != nil {
+					waiting = t.WaitReason.Code
+				}
 				if ei := t.ExecutionInfo; ei != nil {
 					exit, retries = intOrDash(ei.ExitCode), ei.RetryCount
 				}
 				if t.NodeInfo != nil {
 					node = orDash(t.NodeInfo.NodeID)
 				}
-				row(tw, t.ID, orDash(t.State), exit, retries, node)
+				row(tw, t.ID, orDash(t.State), exit, retries, node, waiting)
 			}
 			return tw.Flush()
 		},
@@ -322,6 +325,9 @@ func taskShowCmd(env *clientEnv) *cobra.Command {
 			tw := table(cmd.OutOrStdout())
 			row(tw, "ID:", t.ID)
 			row(tw, "State:", orDash(t.State))
+			if t.WaitReason != nil {
+				row(tw, "Waiting:", t.WaitReason.Message)
+			}
 			row(tw, "Command line:", t.CommandLine)
 			for _, e := range t.EnvironmentSettings {
 				row(tw, "Environment:", e.Name+"="+e.Value)

@@ -203,9 +203,9 @@ func TestCLIJobsAndTasks(t *testing.T) {
 	require.True(t, b.srv.CompleteTask("job1", "t1", 0))
 	require.True(t, b.srv.CompleteTask("job1", "j1", 3))
 	require.Equal(t, [][]string{
-		{"ID", "STATE", "EXIT", "RETRIES", "NODE"},
-		{"j1", "completed", "3", "0", "node-1"},
-		{"t1", "completed", "0", "0", "node-1"},
+		{"ID", "STATE", "EXIT", "RETRIES", "NODE", "WAITING"},
+		{"j1", "completed", "3", "0", "node-1", "-"},
+		{"t1", "completed", "0", "0", "node-1", "-"},
 	}, fields(b.ok(t, "task", "list", "job1", "--state", "completed")))
 	var tasks []batch.Task
 	require.NoError(t, json.Unmarshal([]byte(b.ok(t, "task", "list", "job1", "-o", "json")), &tasks))

@@ -445,13 +445,18 @@ func (s *Server) taskGet(ctx context.Context, r *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.selected(r, "tasks", s.renderTask(r, &t.Task), t.ETag, t.LastModified)
+	out := s.renderTask(r, &t.Task)
+	out.WaitReason = s.svc.Waits(ctx, r.account, r.jobID).Reason(t)
+	return s.selected(r, "tasks", out, t.ETag, t.LastModified)
 }
 
 func (s *Server) taskList(ctx context.Context, r *request) (*response, error) {
 	return s.page(r, "tasks", taskFilterable, func(after string, yield func(listed) bool) error {
-		return s.svc.ScanTasks(ctx, r.account, r.jobID, revision(after), func(t *batch.Task, rev uint64) (bool, error) {
-			b, err := entity(r.base, "tasks", s.renderTask(r, t))
+		waits := s.svc.Waits(ctx, r.account, r.jobID)
+		return s.svc.ScanTasks(ctx, r.account, r.jobID, revision(after), func(t *state.TaskRecord, rev uint64) (bool, error) {
+			out := s.renderTask(r, &t.Task)
+			out.WaitReason = waits.Reason(t)
+			b, err := entity(r.base, "tasks", out)
 			if err != nil {
 				return false, err
 			}

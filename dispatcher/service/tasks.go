@@ -281,14 +281,14 @@ func (s *Service) GetTask(ctx context.Context, account, jobID, taskID string) (*
 // ScanTasks calls fn with a job's tasks in the order they last changed,
 // after revision after, until fn returns false (or an error). It reads only
 // as far as fn goes: a page of a million-task job costs the page.
-func (s *Service) ScanTasks(ctx context.Context, account, jobID string, after uint64, fn func(*batch.Task, uint64) (bool, error)) error {
+func (s *Service) ScanTasks(ctx context.Context, account, jobID string, after uint64, fn func(*state.TaskRecord, uint64) (bool, error)) error {
 	if _, err := s.GetJob(ctx, account, jobID); err != nil {
 		return err
 	}
 	var ferr error
 	err := s.st.Tasks.Scan(ctx, topology.JobTaskKeys(account, batch.Key(jobID)), after, func(e state.Entry[state.TaskRecord]) bool {
 		var more bool
-		more, ferr = fn(&e.Value.Task, e.Revision)
+		more, ferr = fn(e.Value, e.Revision)
 		return more && ferr == nil
 	})
 	if err != nil {

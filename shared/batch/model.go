@@ -278,6 +278,16 @@ type Task struct {
 	DependsOn                    *TaskDependencies             `json:"dependsOn,omitempty"`
 	ApplicationPackageReferences []ApplicationPackageReference `json:"applicationPackageReferences,omitempty"`
 	AuthenticationTokenSettings  Raw                           `json:"authenticationTokenSettings,omitempty"`
+	// WaitReason (natch) says why an active task is not running yet. It is
+	// computed when the task is read, never stored; Azure's SDKs ignore it.
+	WaitReason *WaitReason `json:"natchWaitReason,omitempty"`
+}
+
+// WaitReason says why an active task waits: a code a program can match
+// and a sentence for people.
+type WaitReason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 // TaskDependencies are the tasks a task waits for (dependsOn).
