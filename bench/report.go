@@ -126,6 +126,11 @@ func (s summary) verdicts() []verdict {
 			verdict{Benchmark: "latency p99 (start − add)", Measured: fmt.Sprintf("%.2f ms", l.Start.P99),
 				Target: fmt.Sprintf("≤ %.0f ms", targetP99Ms), Pass: l.Start.P99 <= targetP99Ms})
 	}
+	if f := s.FanIn; f != nil {
+		out = append(out, verdict{Benchmark: "fan-in 1,000 → 1 vs plain",
+			Measured: fmt.Sprintf("%.2fs / %.2fs = %.2f", f.PlainSeconds, f.DepsSeconds, f.Ratio),
+			Target:   fmt.Sprintf("≥ %.2f", targetFanInRatio), Pass: f.Ratio >= targetFanInRatio})
+	}
 	return out
 }
 
@@ -194,6 +199,18 @@ func writeTables(w io.Writer, s summary) {
 		}{{"startTime − add returned", l.Start}, {"startTime − add sent", l.StartSent}, {"add call", l.Add},
 			{"add → seen completed", l.Completed}} {
 			row(x.name, f2(x.d.Min), f2(x.d.P50), f2(x.d.P90), f2(x.d.P99), f2(x.d.Max))
+		}
+		tw.Flush()
+	}
+	if f := s.FanIn; f != nil {
+		fmt.Fprintf(w, "\nFan-in (1 node × %d slots; seconds from the first add to all completed)\n", throughputSlots)
+		row("job", "tasks", "seconds")
+		for _, r := range f.Runs {
+			kind := "plain"
+			if r.Deps {
+				kind = "fan-in"
+			}
+			row(kind, r.Tasks, f2(r.Seconds))
 		}
 		tw.Flush()
 	}
