@@ -115,6 +115,9 @@ func (w *Worker) taskEnv(t *task) []string {
 	for _, nv := range t.tm.Task.EnvironmentSettings {
 		env = append(env, nv.Name+"="+nv.Value)
 	}
+	for _, nv := range t.tm.ServiceEnvironment {
+		env = append(env, nv.Name+"="+nv.Value)
+	}
 	return env
 }
 

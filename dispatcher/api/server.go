@@ -187,7 +187,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, op string) {
 		fail(batch.Errorf(413, "RequestBodyTooLarge", "The request body is too large."))
 		return
 	}
-	account, err := s.authenticate(r)
+	account, scope, err := s.authenticate(r)
+	if err == nil && scope != "" {
+		err = jobScoped(op, scope, r.PathValue("jobId"))
+	}
 	if err != nil {
 		fail(batch.AsError(err))
 		return
@@ -312,28 +315,70 @@ func errAuth(reason string) *batch.Error {
 		With("AuthenticationErrorDetail", reason)
 }
 
-// authenticate checks the SharedKey signature and returns the account.
-func (s *Server) authenticate(r *http.Request) (string, error) {
+// authenticate checks the SharedKey signature, or the bearer token, and
+// returns the account. scope is the job a job-scoped token is limited to
+// ("" for full access).
+func (s *Server) authenticate(r *http.Request) (account, scope string, err error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return "", errAuth("The Authorization header is missing.")
+		return "", "", errAuth("The Authorization header is missing.")
+	}
+	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return s.authenticateToken(r.Context(), strings.TrimSpace(tok))
 	}
 	account, sig, err := auth.ParseSharedKey(h)
 	if err != nil {
-		return "", (&batch.Error{Status: 400, Code: "InvalidAuthenticationInfo",
+		return "", "", (&batch.Error{Status: 400, Code: "InvalidAuthenticationInfo",
 			Message: "Authentication information is not given in the correct format. Check the value of Authorization header."}).With("AuthenticationErrorDetail", err.Error())
 	}
 	keys, err := s.accountKeys(r.Context(), account)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	switch err := auth.Verify(r, account, sig, keys, s.cfg.Now()); {
 	case errors.Is(err, auth.ErrStale):
-		return "", errAuth("The ocp-date header is missing, malformed or outside the allowed clock skew of 15 minutes.")
+		return "", "", errAuth("The ocp-date header is missing, malformed or outside the allowed clock skew of 15 minutes.")
 	case err != nil:
-		return "", errAuth("The MAC signature found in the HTTP request is not the same as any computed signature.")
+		return "", "", errAuth("The MAC signature found in the HTTP request is not the same as any computed signature.")
 	}
-	return account, nil
+	return account, "", nil
+}
+
+// authenticateToken checks a bearer token natch issued (a task's
+// AZ_BATCH_AUTHENTICATION_TOKEN).
+func (s *Server) authenticateToken(ctx context.Context, tok string) (account, scope string, err error) {
+	account, err = auth.TokenAccount(tok)
+	if err != nil {
+		return "", "", errAuth("The bearer token is not a token this service issued.")
+	}
+	keys, err := s.svc.TokenKeys(ctx, account)
+	if err != nil {
+		var be *batch.Error
+		if errors.As(err, &be) && be.Status == 403 {
+			return "", "", errAuth("The account " + account + " does not exist.")
+		}
+		return "", "", err
+	}
+	claims, err := auth.VerifyToken(tok, keys, s.cfg.Now())
+	switch {
+	case errors.Is(err, auth.ErrTokenExpired):
+		return "", "", errAuth("The bearer token has expired.")
+	case err != nil:
+		return "", "", errAuth("The bearer token's signature is not valid (was the account key it was signed with regenerated?).")
+	}
+	return claims.Account, claims.Job, nil
+}
+
+// jobScoped allows a job-scoped token the operations on its own job: read
+// the job and its task counts, and everything on its tasks and their files.
+func jobScoped(op, scope, jobID string) error {
+	allowed := op == "job.get" || op == "job.taskcounts" || strings.HasPrefix(op, "task.") ||
+		strings.HasSuffix(op, "fromtask")
+	if allowed && strings.EqualFold(jobID, scope) {
+		return nil
+	}
+	return (&batch.Error{Status: 403, Code: "InsufficientAccountPermissions",
+		Message: "The bearer token only grants access to the operations on job " + scope + "."}).With("Operation", op)
 }
 
 // accountKeys returns an account's decoded keys, cached for a few seconds.

@@ -2,7 +2,13 @@ package service
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"time"
+
+	"github.com/natch-io/natch/shared/auth"
 
 	"github.com/natch-io/natch/dispatcher/state"
 	"github.com/natch-io/natch/shared/batch"
@@ -78,4 +84,45 @@ func (s *Service) RegenerateKey(ctx context.Context, name string, which int, new
 		return nil
 	})
 	return a, err
+}
+
+// TokenLifetime is how long an authentication token a task gets is valid.
+// Each attempt gets a fresh one.
+const TokenLifetime = 24 * time.Hour
+
+// TokenKeys are the keys an account's bearer tokens are signed with: one
+// derived from each account key, so that tokens never carry a MAC made with
+// the account key itself. Regenerating an account key revokes the tokens
+// signed with it.
+func (s *Service) TokenKeys(ctx context.Context, account string) ([][]byte, error) {
+	a, err := s.Account(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	var keys [][]byte
+	for _, k := range a.Keys {
+		raw, err := auth.DecodeKey(k)
+		if err != nil {
+			continue
+		}
+		m := hmac.New(sha256.New, raw)
+		m.Write([]byte("natch bearer token key"))
+		keys = append(keys, m.Sum(nil))
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("account %s has no usable key", account)
+	}
+	return keys, nil
+}
+
+// JobToken issues a bearer token for the operations on one job of an
+// account (authenticationTokenSettings access "job"), signed with the
+// primary key's token key.
+func (s *Service) JobToken(ctx context.Context, account, jobID string) (string, error) {
+	keys, err := s.TokenKeys(ctx, account)
+	if err != nil {
+		return "", err
+	}
+	return auth.IssueToken(keys[0], auth.TokenClaims{Account: account, Job: jobID,
+		Expires: s.st.Now().Add(TokenLifetime).Unix()}), nil
 }

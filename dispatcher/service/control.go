@@ -59,7 +59,7 @@ func (s *Service) ReactivateTask(ctx context.Context, account, jobID, taskID str
 	if job.State == batch.JobDisabled {
 		return nil // enable queues it
 	}
-	msg, err := taskMsg(account, job, after)
+	msg, err := s.taskMsg(ctx, account, job, after)
 	if err == nil {
 		_, err = s.publish(ctx, msg)
 	}
@@ -255,7 +255,7 @@ func (s *Service) queueActive(ctx context.Context, account string, job *state.Jo
 		if skip {
 			continue
 		}
-		msg, err := taskMsg(account, job, t)
+		msg, err := s.taskMsg(ctx, account, job, t)
 		if err != nil {
 			return err
 		}

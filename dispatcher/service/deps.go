@@ -252,7 +252,7 @@ func (s *Service) queueReady(ctx context.Context, account string, job *state.Job
 	if cur.State != batch.JobActive {
 		return nil
 	}
-	msg, err := taskMsg(account, cur, rec)
+	msg, err := s.taskMsg(ctx, account, cur, rec)
 	if err != nil {
 		return err
 	}

@@ -187,11 +187,16 @@ func (s *Service) afterEnd(ctx context.Context, keys []string, groups map[string
 				}
 			}
 		}
-		if batch.EqualFold(job.OnTaskFailure, batch.OnTaskFailurePerformExitAction) {
-			for _, i := range je.idx {
-				if results[i].ended {
-					s.exitJobAction(ctx, je.account, job, results[i].done)
-				}
+		for _, i := range je.idx {
+			if !results[i].ended {
+				continue
+			}
+			if batch.EqualFold(job.OnTaskFailure, batch.OnTaskFailurePerformExitAction) {
+				s.exitJobAction(ctx, je.account, job, results[i].done)
+			}
+			if jm := job.JobManagerTask; jm != nil && batch.EqualFold(jm.ID, results[i].done.ID) &&
+				(jm.KillJobOnCompletion == nil || *jm.KillJobOnCompletion) {
+				s.endJobQuietly(ctx, je.account, job.ID, ReasonJobManagerComplete)
 			}
 		}
 	}
@@ -204,18 +209,25 @@ func (s *Service) exitJobAction(ctx context.Context, account string, job *state.
 	if ei == nil || (ei.FailureInfo != nil && ei.FailureInfo.Code == protocol.CodeTaskEnded) {
 		return // ended by request: not the task's doing
 	}
-	var err error
 	switch batch.ExitOptionsFor(t.ExitConditions, ei.ExitCode, ei.FailureInfo).JobAction {
 	case batch.JobActionTerminate:
-		err = s.TerminateJob(ctx, account, job.ID, ReasonTaskFailed, Condition{})
+		s.endJobQuietly(ctx, account, job.ID, ReasonTaskFailed)
 	case batch.JobActionDisable:
-		err = s.DisableJob(ctx, account, job.ID, &batch.JobDisable{DisableTasks: batch.DisableRequeue}, Condition{})
-	default:
-		return
+		err := s.DisableJob(ctx, account, job.ID, &batch.JobDisable{DisableTasks: batch.DisableRequeue}, Condition{})
+		var be *batch.Error
+		if err != nil && !(errors.As(err, &be) && be.Status == 409) {
+			s.log.ErrorContext(ctx, "exit condition job action", "job", job.ID, "task", t.ID, "err", err)
+		}
 	}
+}
+
+// endJobQuietly terminates a job on the service's own account (a job
+// action, the job manager's completion); a job already ending is no error.
+func (s *Service) endJobQuietly(ctx context.Context, account, jobID, reason string) {
+	err := s.TerminateJob(ctx, account, jobID, reason, Condition{})
 	var be *batch.Error
-	if err != nil && !(errors.As(err, &be) && be.Status == 409) {
-		s.log.ErrorContext(ctx, "exit condition job action", "job", job.ID, "task", t.ID, "err", err)
+	if err != nil && !(errors.As(err, &be) && (be.Status == 409 || be.Status == 404)) {
+		s.log.ErrorContext(ctx, "terminate job", "job", jobID, "reason", reason, "err", err)
 	}
 }
 
@@ -446,7 +458,7 @@ func (s *Service) requeueRetry(ctx context.Context, account, jobID string, t *st
 	if job.State == batch.JobDisabled {
 		return nil // queued when the job is enabled
 	}
-	msg, err := taskMsg(account, job, t)
+	msg, err := s.taskMsg(ctx, account, job, t)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,9 @@ const (
 	ReasonUser             = "UserTerminate"
 	ReasonAllTasksComplete = "AllTasksComplete"
 	ReasonTaskFailed       = "TaskFailed"
+	// ReasonJobManagerComplete ends a job whose job manager task completed
+	// (killJobOnCompletion).
+	ReasonJobManagerComplete = "JMComplete"
 )
 
 // AddJob creates a job on an existing pool.
@@ -32,6 +35,13 @@ func (s *Service) AddJob(ctx context.Context, account string, j *batch.Job) (*ba
 	if pool.State == batch.PoolDeleting {
 		return nil, batch.Errorf(409, "PoolBeingDeleted", "The specified pool is being deleted.")
 	}
+	var jm *batch.Task
+	if j.JobManagerTask != nil {
+		jm = j.JobManagerTask.Task(batch.IntOr(pool.TaskSlotsPerNode, 1))
+		if err := batch.ValidateTaskAdd(jm, j); err != nil {
+			return nil, err
+		}
+	}
 	now := batch.At(s.st.Now())
 	rec := &state.JobRecord{Job: *j, PoolKey: batch.Key(pool.ID)}
 	rec.ETag, rec.LastModified = s.st.Stamp()
@@ -44,6 +54,15 @@ func (s *Service) AddJob(ctx context.Context, account string, j *batch.Job) (*ba
 	}
 	if _, err := s.st.Counts.Create(ctx, key, &state.Counts{}); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return nil, wrap("add job counts", err)
+	}
+	if jm != nil {
+		// The job manager is queued before any other task can be: first in
+		// its pool's queue, it runs first.
+		if res := s.addTasks(ctx, account, rec, []*batch.Task{jm}, nil); res[0].err != nil {
+			_ = s.st.Counts.Delete(context.WithoutCancel(ctx), key)
+			_ = s.st.Jobs.Delete(context.WithoutCancel(ctx), key)
+			return nil, res[0].err
+		}
 	}
 	return &rec.Job, nil
 }

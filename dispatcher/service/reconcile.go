@@ -74,7 +74,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 				queued(ctx, eventsStream, topology.EventSubject(account, jobKey, taskKey), applied) {
 				return true
 			}
-			msg, err := taskMsg(account, job, t)
+			msg, err := s.taskMsg(ctx, account, job, t)
 			if err == nil {
 				_, err = s.publish(ctx, msg)
 			}

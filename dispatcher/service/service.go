@@ -100,12 +100,20 @@ func (s *Service) publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck
 	}
 }
 
-// taskMsg builds the ready-task message of a task record.
-func taskMsg(account string, job *state.JobRecord, t *state.TaskRecord) (*nats.Msg, error) {
+// taskMsg builds the ready-task message of a task record. A task that
+// asked for an authentication token gets a fresh one in its environment.
+func (s *Service) taskMsg(ctx context.Context, account string, job *state.JobRecord, t *state.TaskRecord) (*nats.Msg, error) {
 	m := protocol.TaskMessage{Account: account, PoolID: job.PoolInfo.PoolID, JobID: job.ID,
 		Attempt: t.Attempt, JobEnvironment: job.CommonEnvironmentSettings}
 	m.Task = t.Task
 	m.Task.ExecutionInfo, m.Task.NodeInfo = nil, nil
+	if t.WantsJobToken() {
+		tok, err := s.JobToken(ctx, account, job.ID)
+		if err != nil {
+			return nil, err
+		}
+		m.ServiceEnvironment = []batch.NameValue{{Name: "AZ_BATCH_AUTHENTICATION_TOKEN", Value: tok}}
+	}
 	b, err := json.Marshal(&m)
 	if err != nil {
 		return nil, err

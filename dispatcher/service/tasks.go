@@ -159,7 +159,7 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 		if !queue {
 			continue
 		}
-		msg, err := taskMsg(account, job, out[i].rec)
+		msg, err := s.taskMsg(ctx, account, job, out[i].rec)
 		if err == nil {
 			futs[n], err = s.js.PublishMsgAsync(msg)
 		}
@@ -175,7 +175,7 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 	}
 	for n, i := range ready {
 		if _, err := waitAck(ctx, futs[n]); queue && err != nil {
-			msg, merr := taskMsg(account, job, out[i].rec)
+			msg, merr := s.taskMsg(ctx, account, job, out[i].rec)
 			if merr == nil {
 				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				_, err = s.publish(pctx, msg)

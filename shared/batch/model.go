@@ -199,7 +199,7 @@ type Job struct {
 	AllowTaskPreemption         *bool                    `json:"allowTaskPreemption,omitempty"`
 	MaxParallelTasks            *int                     `json:"maxParallelTasks,omitempty"`
 	Constraints                 *JobConstraints          `json:"constraints,omitempty"`
-	JobManagerTask              Raw                      `json:"jobManagerTask,omitempty"`
+	JobManagerTask              *JobManagerTask          `json:"jobManagerTask,omitempty"`
 	JobPreparationTask          Raw                      `json:"jobPreparationTask,omitempty"`
 	JobReleaseTask              Raw                      `json:"jobReleaseTask,omitempty"`
 	CommonEnvironmentSettings   []NameValue              `json:"commonEnvironmentSettings,omitempty"`
@@ -211,6 +211,35 @@ type Job struct {
 	ExecutionInfo               *JobExecutionInformation `json:"executionInfo,omitempty"`
 	Stats                       Raw                      `json:"stats,omitempty"`
 }
+
+// JobManagerTask is the task that runs first when a job starts, typically
+// to add the job's other tasks.
+type JobManagerTask struct {
+	ID                           string                        `json:"id"`
+	DisplayName                  string                        `json:"displayName,omitempty"`
+	CommandLine                  string                        `json:"commandLine"`
+	ContainerSettings            Raw                           `json:"containerSettings,omitempty"`
+	ResourceFiles                []ResourceFile                `json:"resourceFiles,omitempty"`
+	OutputFiles                  []OutputFile                  `json:"outputFiles,omitempty"`
+	EnvironmentSettings          []NameValue                   `json:"environmentSettings,omitempty"`
+	Constraints                  *TaskConstraints              `json:"constraints,omitempty"`
+	RequiredSlots                *int                          `json:"requiredSlots,omitempty"`
+	KillJobOnCompletion          *bool                         `json:"killJobOnCompletion,omitempty"`
+	UserIdentity                 Raw                           `json:"userIdentity,omitempty"`
+	RunExclusive                 *bool                         `json:"runExclusive,omitempty"`
+	ApplicationPackageReferences []ApplicationPackageReference `json:"applicationPackageReferences,omitempty"`
+	AuthenticationTokenSettings  *AuthenticationTokenSettings  `json:"authenticationTokenSettings,omitempty"`
+	AllowLowPriorityNode         *bool                         `json:"allowLowPriorityNode,omitempty"`
+}
+
+// AuthenticationTokenSettings ask for a token in the task's
+// AZ_BATCH_AUTHENTICATION_TOKEN that lets it call the API.
+type AuthenticationTokenSettings struct {
+	Access []string `json:"access,omitempty"` // "job": operations on the task's own job
+}
+
+// AccessJob is the one authentication token access scope: the task's job.
+const AccessJob = "job"
 
 // JobTerminate is the optional body of job terminate.
 type JobTerminate struct {
@@ -277,7 +306,7 @@ type Task struct {
 	Stats                        Raw                           `json:"stats,omitempty"`
 	DependsOn                    *TaskDependencies             `json:"dependsOn,omitempty"`
 	ApplicationPackageReferences []ApplicationPackageReference `json:"applicationPackageReferences,omitempty"`
-	AuthenticationTokenSettings  Raw                           `json:"authenticationTokenSettings,omitempty"`
+	AuthenticationTokenSettings  *AuthenticationTokenSettings  `json:"authenticationTokenSettings,omitempty"`
 	// WaitReason (natch) says why an active task is not running yet. It is
 	// computed when the task is read, never stored; Azure's SDKs ignore it.
 	WaitReason *WaitReason `json:"natchWaitReason,omitempty"`

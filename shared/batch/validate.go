@@ -243,6 +243,9 @@ func ValidateJobAdd(j *Job) error {
 	if err := ValidID("id", j.ID); err != nil {
 		return err
 	}
+	if err := validJobManager(j); err != nil {
+		return err
+	}
 	if j.PoolInfo == nil || (j.PoolInfo.PoolID == "" && len(j.PoolInfo.AutoPoolSpecification) == 0) {
 		return MissingProperty("poolInfo")
 	}
@@ -338,6 +341,9 @@ func ValidateTaskAdd(t *Task, job *Job) error {
 		return err
 	}
 	if err := validTaskConstraints(t.Constraints); err != nil {
+		return err
+	}
+	if err := validTokenSettings("authenticationTokenSettings", t.AuthenticationTokenSettings); err != nil {
 		return err
 	}
 	if err := validDependsOn(t, job); err != nil {

@@ -27,6 +27,9 @@ type TaskMessage struct {
 	Task batch.Task `json:"task"`
 	// JobEnvironment is the job's commonEnvironmentSettings.
 	JobEnvironment []batch.NameValue `json:"jobEnvironment,omitempty"`
+	// ServiceEnvironment are variables the service sets for this attempt
+	// (AZ_BATCH_AUTHENTICATION_TOKEN); they override the task's own.
+	ServiceEnvironment []batch.NameValue `json:"serviceEnvironment,omitempty"`
 }
 
 // MsgID is the Nats-Msg-Id of a ready-task message: publishing the same
