@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
 )
 
 // Account is a natch account: a name and two keys (base64), either of which
@@ -33,6 +34,9 @@ type TaskRecord struct {
 	Delivery int `json:"natchDelivery,omitempty"`
 	// SubmitSeq is the submit-stream sequence that added the task (fast path).
 	SubmitSeq uint64 `json:"natchSubmitSeq,omitempty"`
+	// AppPackages are the task's applicationPackageReferences resolved to
+	// versions at add (the task's own JSON keeps them as given).
+	AppPackages []protocol.AppPackage `json:"natchAppPackages,omitempty"`
 }
 
 // Counts are a job's task counts, kept up to date by the dispatcher.

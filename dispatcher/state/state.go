@@ -1,5 +1,5 @@
 // Package state is the dispatcher's repository over JetStream KV: accounts,
-// pools, jobs, tasks, nodes and task counts. Every change is a
+// pools, jobs, tasks, nodes, task counts and applications. Every change is a
 // compare-and-set on the entry's revision; KV errors become domain errors
 // (batch.ErrJobNotFound, batch.ErrTaskExists, ...) here and nowhere else.
 package state
@@ -32,6 +32,7 @@ type Store struct {
 	Nodes    *Repo[protocol.NodeRecord]
 	Counts   *Repo[Counts]
 	Submit   *Repo[SubmitError]
+	Apps     *Repo[protocol.ApplicationRecord]
 	now      func() time.Time
 	lastTick atomic.Uint64
 }
@@ -50,9 +51,10 @@ func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*S
 	}
 	s := &Store{js: js, now: now}
 	var err error
-	var kvs [7]jetstream.KeyValue
+	var kvs [8]jetstream.KeyValue
 	for i, name := range []string{topology.AccountsBucket, topology.PoolsBucket, topology.JobsBucket,
-		topology.TasksBucket, topology.NodesBucket, topology.CountsBucket, topology.SubmitErrorsBucket} {
+		topology.TasksBucket, topology.NodesBucket, topology.CountsBucket, topology.SubmitErrorsBucket,
+		topology.ApplicationsBucket} {
 		if kvs[i], err = bind(name); err != nil {
 			return nil, err
 		}
@@ -64,6 +66,7 @@ func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*S
 	s.Nodes = &Repo[protocol.NodeRecord]{js: js, kv: kvs[4], notFound: batch.ErrNodeNotFound}
 	s.Counts = &Repo[Counts]{js: js, kv: kvs[5], notFound: batch.ErrJobNotFound}
 	s.Submit = &Repo[SubmitError]{js: js, kv: kvs[6], notFound: batch.ErrTaskNotFound}
+	s.Apps = &Repo[protocol.ApplicationRecord]{js: js, kv: kvs[7], notFound: batch.ErrApplicationNotFound}
 	return s, nil
 }
 

@@ -27,6 +27,9 @@ type TaskMessage struct {
 	Task batch.Task `json:"task"`
 	// JobEnvironment is the job's commonEnvironmentSettings.
 	JobEnvironment []batch.NameValue `json:"jobEnvironment,omitempty"`
+	// AppPackages are the task's applicationPackageReferences, resolved to
+	// versions when the task was added, so the worker looks nothing up.
+	AppPackages []AppPackage `json:"appPackages,omitempty"`
 }
 
 // MsgID is the Nats-Msg-Id of a ready-task message: publishing the same
@@ -108,4 +111,7 @@ const (
 	CodeMaxWallClock      = "MaxWallClockTimeExpiry"
 	CodeResourceDirCreate = "ResourceDirectoryCreateFailed"
 	CodeTaskLost          = "TaskLost"
+	// CodeAppPackage: an application package could not be downloaded or
+	// unpacked on the node (Azure's ApplicationPackageError).
+	CodeAppPackage = "ApplicationPackageError"
 )

@@ -44,7 +44,14 @@ const (
 	NodesBucket        = "natch-nodes"
 	CountsBucket       = "natch-counts"
 	SubmitErrorsBucket = "natch-submit-errors"
+	// ApplicationsBucket holds application records (protocol.ApplicationRecord),
+	// keyed ApplicationKey.
+	ApplicationsBucket = "natch-applications"
 )
+
+// ApplicationsContainer is the blob container (in each account's object
+// store) that holds application package zips, named protocol.PackageBlob.
+const ApplicationsContainer = "natch-applications"
 
 // Consumer names of the dispatcher.
 const (
@@ -115,6 +122,9 @@ func JobKey(account, job string) string { return account + "." + job }
 
 // PoolKey is a pool's key in the pools bucket.
 func PoolKey(account, pool string) string { return account + "." + pool }
+
+// ApplicationKey is an application's key in the applications bucket.
+func ApplicationKey(account, app string) string { return account + "." + app }
 
 // NodeKey is a node's key in the nodes bucket.
 func NodeKey(account, pool, node string) string { return account + "." + pool + "." + node }
@@ -187,6 +197,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 		{Bucket: NodesBucket, History: 1},
 		{Bucket: CountsBucket, History: 1},
 		{Bucket: SubmitErrorsBucket, History: 1, TTL: SubmitErrorTTL},
+		{Bucket: ApplicationsBucket, History: 1},
 	}
 	for _, bc := range buckets {
 		bc.Storage = o.storage()
