@@ -45,6 +45,7 @@ func TestAzureBatchSDK(t *testing.T) {
 	require.NoError(t, natchtest.Build(bctx, bin))
 	dataDir := t.TempDir()
 	up := natchtest.Start(t, bin, dataDir)
+	publishApplications(t, up)
 
 	ctx, cancel := context.WithTimeout(t.Context(), nodeTimeout)
 	defer cancel()

@@ -40,6 +40,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics are served at /metrics; New creates them when nil.
 	Metrics *metrics.Metrics
+	// MaxPackageSize is the largest application package a publish accepts,
+	// in bytes. Defaults to 1 GiB.
+	MaxPackageSize int64
 }
 
 // Dispatcher runs the control plane.
@@ -76,7 +79,8 @@ func (d *Dispatcher) Prepare(ctx context.Context) (*service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.svc = service.New(d.nc, st, service.Config{AckWait: d.cfg.Topology.AckWait, Logger: d.log, Metrics: d.cfg.Metrics})
+	d.svc = service.New(d.nc, st, service.Config{AckWait: d.cfg.Topology.AckWait, Logger: d.log, Metrics: d.cfg.Metrics,
+		MaxPackageSize: d.cfg.MaxPackageSize, Replicas: d.cfg.Topology.Replicas})
 	return d.svc, nil
 }
 

@@ -72,6 +72,10 @@ func (w *Worker) runTask(workCtx, settleCtx context.Context, t *task) {
 // execute runs the process, publishing "running" if it outlives
 // RunningReportDelay.
 func (w *Worker) execute(ctx context.Context, t *task) run.Result {
+	appEnv, failed := w.installPackages(ctx, t)
+	if failed != nil {
+		return *failed
+	}
 	var (
 		timer *time.Timer
 		fired chan struct{}
@@ -79,7 +83,7 @@ func (w *Worker) execute(ctx context.Context, t *task) run.Result {
 	spec := run.Spec{
 		TaskDir:     t.dir,
 		CommandLine: t.tm.Task.CommandLine,
-		Env:         w.taskEnv(t),
+		Env:         append(w.taskEnv(t), appEnv...),
 		OnStart: func(start time.Time) {
 			fired = make(chan struct{})
 			timer = time.AfterFunc(w.cfg.RunningReportDelay, func() {

@@ -76,6 +76,8 @@ type Worker struct {
 	acks chan pendingAck // async publishes whose PubAck is checked in the background
 	rec  recordState     // owned by the record writer after prepare
 
+	apps appState // application packages (apppkg.go)
+
 	removed    context.CancelCauseFunc // stops fetching with ErrNodeRemoved
 	cancelWork context.CancelCauseFunc // cancels running tasks
 	gone       atomic.Bool             // the node was removed by someone else
@@ -261,6 +263,7 @@ func (w *Worker) prepare(ctx context.Context) (jetstream.Consumer, error) {
 	w.slotCh = make(chan struct{}, w.slots)
 	w.settleCh = make(chan struct{}, max(4*w.slots, 16))
 	w.baseEnv = w.nodeEnv()
+	w.installPoolPackages(ctx)
 	return cons, nil
 }
 
@@ -290,6 +293,7 @@ func (w *Worker) connect(ctx context.Context) (jetstream.Consumer, error) {
 		if w.vmSize == "" {
 			w.vmSize = p.VMSize
 		}
+		w.apps.poolRefs = p.ApplicationPackageReferences
 	case errors.Is(err, jetstream.ErrKeyNotFound) && w.cfg.Slots > 0:
 		// The pool record is optional when the slots are given.
 	default:

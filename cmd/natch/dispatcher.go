@@ -18,6 +18,7 @@ func newDispatcherCmd(getenv func(string) string) *cobra.Command {
 		natsURL, httpAddr, publicURL string
 		replicas                     int
 		ackWait                      time.Duration
+		maxPackageSize               int64
 	)
 	cmd := &cobra.Command{
 		Use:   "dispatcher",
@@ -38,7 +39,7 @@ stream. Several dispatchers may run at once; they share the work.`,
 				return err
 			}
 			d := dispatcher.New(nc, js, dispatcher.Config{HTTPAddr: httpAddr, PublicURL: publicURL, Logger: log,
-				Topology: topology.Options{Replicas: replicas, AckWait: ackWait}})
+				Topology: topology.Options{Replicas: replicas, AckWait: ackWait}, MaxPackageSize: maxPackageSize})
 			return d.Run(cmd.Context())
 		},
 	}
@@ -48,6 +49,7 @@ stream. Several dispatchers may run at once; they share the work.`,
 	f.StringVar(&publicURL, "public-url", "", "URL clients reach the API at (default: from each request's Host)")
 	f.IntVar(&replicas, "replicas", 1, "stream and bucket replicas (3 on a cluster)")
 	f.DurationVar(&ackWait, "ack-wait", 30*time.Second, "how long a silent worker keeps a task before it is requeued")
+	f.Int64Var(&maxPackageSize, "max-package-size", 1<<30, "largest application package (zip) a publish accepts, in bytes")
 	return cmd
 }
 

@@ -31,6 +31,7 @@ type upOptions struct {
 	ackWait                                         time.Duration
 	syncAlways                                      bool
 	nodeStopGrace                                   time.Duration
+	maxPackageSize                                  int64
 }
 
 func newUpCmd(getenv func(string) string) *cobra.Command {
@@ -55,6 +56,7 @@ clients and scripts. Ctrl-C stops everything, nodes included.`,
 	f.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "how long a silent node keeps a task before it is requeued to another node")
 	f.BoolVar(&o.syncAlways, "sync-always", false, "fsync JetStream on every write (survives power loss; slower). Default: fsync every 2 minutes, which a process kill does not affect")
 	f.DurationVar(&o.nodeStopGrace, "node-stop-grace", 10*time.Second, "how long a stopping node's running tasks get before they are killed and requeued")
+	f.Int64Var(&o.maxPackageSize, "max-package-size", 1<<30, "largest application package (zip) a publish accepts, in bytes")
 	return cmd
 }
 
@@ -105,7 +107,7 @@ func runUp(ctx context.Context, o upOptions) error {
 		apiURL = "http://" + ln.Addr().String()
 	}
 	d := dispatcher.New(nc, js, dispatcher.Config{Listener: ln, PublicURL: o.publicURL, Logger: log,
-		Topology: topology.Options{AckWait: o.ackWait}})
+		Topology: topology.Options{AckWait: o.ackWait}, MaxPackageSize: o.maxPackageSize})
 	svc, err := d.Prepare(ctx)
 	if err != nil {
 		return err

@@ -81,7 +81,7 @@ func (s *Server) serveNATS(ctx context.Context, m *nats.Msg) {
 		op = "pool.get"
 	}
 	r := &request{account: account, op: op, poolID: req.PoolID, nodeID: req.NodeID, jobID: req.JobID,
-		taskID: req.TaskID, query: req.Query, body: req.Body, base: s.cfg.PublicURL, path: pathOf(op, req)}
+		taskID: req.TaskID, appID: req.ApplicationID, version: req.Version, query: req.Query, body: req.Body, base: s.cfg.PublicURL, path: pathOf(op, req)}
 	if r.query == nil {
 		r.query = map[string][]string{}
 	}
@@ -111,6 +111,8 @@ func pathOf(op string, r protocol.APIRequest) string {
 		return "/jobs"
 	case strings.HasPrefix(op, "task."):
 		return "/jobs/" + r.JobID + "/tasks"
+	case strings.HasPrefix(op, "application."):
+		return "/applications"
 	}
 	return "/"
 }

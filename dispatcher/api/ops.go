@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"strconv"
 
@@ -12,7 +13,7 @@ import (
 )
 
 func (s *Server) operations() map[string]opFunc {
-	return map[string]opFunc{
+	ops := map[string]opFunc{
 		"pool.add":                   s.poolAdd,
 		"pool.list":                  s.poolList,
 		"pool.get":                   s.poolGet,
@@ -49,6 +50,8 @@ func (s *Server) operations() map[string]opFunc {
 		"file.getpropertiesfromtask": s.fileProperties,
 		"file.deletefromtask":        s.fileDelete,
 	}
+	maps.Copy(ops, s.applicationOps())
+	return ops
 }
 
 func empty(status int) *response { return &response{status: status} }

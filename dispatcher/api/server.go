@@ -81,6 +81,8 @@ type request struct {
 	jobID   string
 	taskID  string
 	file    string
+	appID   string
+	version string
 	query   url.Values
 	body    []byte
 	cond    service.Condition
@@ -88,6 +90,7 @@ type request struct {
 	path    string // request path, for nextLink
 	header  http.Header
 	w       http.ResponseWriter // set for streaming file downloads over HTTP
+	stream  io.Reader           // the unread body of a streamed op over HTTP (streamedOps)
 }
 
 type opFunc func(ctx context.Context, r *request) (*response, error)
@@ -132,6 +135,13 @@ var routes = []route{
 	{"GET", "/jobs/{jobId}/tasks/{taskId}/files/{filePath}", "file.getfromtask"},
 	{"HEAD", "/jobs/{jobId}/tasks/{taskId}/files/{filePath}", "file.getpropertiesfromtask"},
 	{"DELETE", "/jobs/{jobId}/tasks/{taskId}/files/{filePath}", "file.deletefromtask"},
+	{"GET", "/applications", "application.list"},
+	{"GET", "/applications/{applicationId}", "application.get"},
+	{"PATCH", "/applications/{applicationId}", "application.patch"},
+	{"DELETE", "/applications/{applicationId}", "application.delete"},
+	{"GET", "/applications/{applicationId}/versions", "application.listversions"},
+	{"PUT", "/applications/{applicationId}/versions/{version}", "application.publish"},
+	{"DELETE", "/applications/{applicationId}/versions/{version}", "application.deleteversion"},
 }
 
 // Handler returns the REST API handler.
@@ -178,14 +188,21 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, op string) {
 			Message: "The specified api-version is not supported."}).With("QueryParameterName", "api-version").With("QueryParameterValue", v))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		fail(batch.InvalidBody("", "the request body could not be read"))
-		return
-	}
-	if len(body) > maxBody {
-		fail(batch.Errorf(413, "RequestBodyTooLarge", "The request body is too large."))
-		return
+	var body []byte
+	var stream io.Reader
+	if streamedOps[op] {
+		stream = r.Body // read by the op, after authentication
+	} else {
+		var err error
+		body, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		if err != nil {
+			fail(batch.InvalidBody("", "the request body could not be read"))
+			return
+		}
+		if len(body) > maxBody {
+			fail(batch.Errorf(413, "RequestBodyTooLarge", "The request body is too large."))
+			return
+		}
 	}
 	account, scope, err := s.authenticate(r)
 	if err == nil && scope != "" {
@@ -202,7 +219,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, op string) {
 	}
 	req := &request{account: account, op: op, poolID: r.PathValue("poolId"), nodeID: r.PathValue("nodeId"),
 		jobID: r.PathValue("jobId"), taskID: r.PathValue("taskId"), file: r.PathValue("filePath"),
-		query: q, body: body, cond: cond, base: base, path: r.URL.Path, header: r.Header, w: w}
+		appID: r.PathValue("applicationId"), version: r.PathValue("version"),
+		query: q, body: body, stream: stream, cond: cond, base: base, path: r.URL.Path, header: r.Header, w: w}
 	resp, err := s.call(r.Context(), req)
 	if err != nil {
 		be := batch.AsError(err)

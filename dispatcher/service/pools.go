@@ -17,6 +17,9 @@ func (s *Service) AddPool(ctx context.Context, account string, p *batch.Pool) (*
 	if err := validateAutoScalePool(p); err != nil {
 		return nil, err
 	}
+	if _, err := s.ResolvePackages(ctx, account, "applicationPackageReferences", p.ApplicationPackageReferences); err != nil {
+		return nil, err
+	}
 	now := batch.At(s.st.Now())
 	etag, lm := s.st.Stamp()
 	p.URL, p.ETag, p.LastModified, p.CreationTime = "", etag, lm, now
@@ -201,6 +204,9 @@ func (s *Service) PatchPool(ctx context.Context, account, id string, p *batch.Po
 		return nil, batch.ErrPoolNotFound
 	}
 	if err := batch.ValidatePoolPatch(p); err != nil {
+		return nil, err
+	}
+	if _, err := s.ResolvePackages(ctx, account, "applicationPackageReferences", p.ApplicationPackageReferences); err != nil {
 		return nil, err
 	}
 	if replace {

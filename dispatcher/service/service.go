@@ -21,6 +21,7 @@ import (
 
 	"github.com/natch-io/natch/dispatcher/metrics"
 	"github.com/natch-io/natch/dispatcher/state"
+	"github.com/natch-io/natch/shared/apppkg"
 	"github.com/natch-io/natch/shared/batch"
 	"github.com/natch-io/natch/shared/protocol"
 	"github.com/natch-io/natch/shared/topology"
@@ -37,11 +38,24 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics records what the service does; nil records nothing.
 	Metrics *metrics.Metrics
+	// MaxPackageSize is the largest application package (zip) a publish
+	// accepts, in bytes. Defaults to 1 GiB.
+	MaxPackageSize int64
+	// PackageTempDir is where a package being published is spooled while
+	// it is checked. Defaults to os.TempDir().
+	PackageTempDir string
+	// PackageLimits bound what a published package may expand to.
+	PackageLimits apppkg.Limits
+	// Replicas is the replica count of the package buckets the service
+	// creates. Defaults to 1.
+	Replicas int
 }
 
 func (c Config) withDefaults() Config {
 	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
 	c.CountsFlush = cmp.Or(c.CountsFlush, 50*time.Millisecond)
+	c.MaxPackageSize = cmp.Or(c.MaxPackageSize, 1<<30)
+	c.Replicas = cmp.Or(c.Replicas, 1)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,6 +128,7 @@ func (s *Service) taskMsg(ctx context.Context, account string, job *state.JobRec
 		}
 		m.ServiceEnvironment = []batch.NameValue{{Name: "AZ_BATCH_AUTHENTICATION_TOKEN", Value: tok}}
 	}
+	m.AppPackages = t.AppPackages
 	b, err := json.Marshal(&m)
 	if err != nil {
 		return nil, err

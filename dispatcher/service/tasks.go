@@ -103,12 +103,24 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 	}
 	var creates []pending
 	kvPrefix := "$KV." + topology.TasksBucket + "."
+	var pkgs *resolver // only tasks with package references pay for one
 	for i, t := range tasks {
 		if err := batch.ValidateTaskAdd(t, &job.Job); err != nil {
 			out[i].err = err
 			continue
 		}
 		rec := &state.TaskRecord{Task: *t, PoolKey: job.PoolKey}
+		if len(t.ApplicationPackageReferences) > 0 {
+			if pkgs == nil {
+				pkgs = s.newResolver(account)
+			}
+			resolved, err := pkgs.resolve(ctx, "applicationPackageReferences", t.ApplicationPackageReferences)
+			if err != nil {
+				out[i].err = err
+				continue
+			}
+			rec.AppPackages = resolved
+		}
 		rec.ETag, rec.LastModified = s.st.Stamp()
 		rec.URL, rec.CreationTime, rec.State, rec.StateTransitionTime = "", now, batch.TaskActive, now
 		rec.PreviousState, rec.PreviousStateTransitionTime = "", nil

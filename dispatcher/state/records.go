@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
 )
 
 // Account is a natch account: a name and two keys (base64), either of which
@@ -39,6 +40,9 @@ type TaskRecord struct {
 	// BlockedBy is the id of the parent whose end blocks this task for good
 	// (its dependencyAction was block): it stays active and never runs.
 	BlockedBy string `json:"natchBlockedBy,omitempty"`
+	// AppPackages are the task's applicationPackageReferences resolved to
+	// versions at add (the task's own JSON keeps them as given).
+	AppPackages []protocol.AppPackage `json:"natchAppPackages,omitempty"`
 }
 
 // Ready reports whether an active task may be queued: none of its

@@ -1,5 +1,5 @@
 // Package state is the dispatcher's repository over JetStream KV: accounts,
-// pools, jobs, tasks, nodes and task counts. Every change is a
+// pools, jobs, tasks, nodes, task counts and applications. Every change is a
 // compare-and-set on the entry's revision; KV errors become domain errors
 // (batch.ErrJobNotFound, batch.ErrTaskExists, ...) here and nowhere else.
 package state
@@ -33,6 +33,7 @@ type Store struct {
 	Counts   *Repo[Counts]
 	Submit   *Repo[SubmitError]
 	Deps     *Repo[Dep]
+	Apps     *Repo[protocol.ApplicationRecord]
 	now      func() time.Time
 	lastTick atomic.Uint64
 }
@@ -51,10 +52,10 @@ func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*S
 	}
 	s := &Store{js: js, now: now}
 	var err error
-	var kvs [8]jetstream.KeyValue
+	var kvs [9]jetstream.KeyValue
 	for i, name := range []string{topology.AccountsBucket, topology.PoolsBucket, topology.JobsBucket,
 		topology.TasksBucket, topology.NodesBucket, topology.CountsBucket, topology.SubmitErrorsBucket,
-		topology.DepsBucket} {
+		topology.DepsBucket, topology.ApplicationsBucket} {
 		if kvs[i], err = bind(name); err != nil {
 			return nil, err
 		}
@@ -67,6 +68,7 @@ func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*S
 	s.Counts = &Repo[Counts]{js: js, kv: kvs[5], notFound: batch.ErrJobNotFound}
 	s.Submit = &Repo[SubmitError]{js: js, kv: kvs[6], notFound: batch.ErrTaskNotFound}
 	s.Deps = &Repo[Dep]{js: js, kv: kvs[7], notFound: batch.ErrTaskNotFound}
+	s.Apps = &Repo[protocol.ApplicationRecord]{js: js, kv: kvs[8], notFound: batch.ErrApplicationNotFound}
 	return s, nil
 }
 

@@ -13,14 +13,21 @@ import (
 // "pool.delete", "pool.resize", "node.list", "node.get", "job.add", "job.get",
 // "job.list", "job.delete", "job.terminate", "job.taskcounts", "task.add",
 // "task.addcollection", "task.get", "task.list", "task.delete",
-// "task.terminate", "task.submiterrors".
+// "task.terminate", "task.submiterrors", and the application operations
+// "application.list", "application.get", "application.listversions",
+// "application.patch", "application.delete", "application.deleteversion",
+// "application.publish".
 type APIRequest struct {
-	PoolID string          `json:"poolId,omitempty"`
-	NodeID string          `json:"nodeId,omitempty"`
-	JobID  string          `json:"jobId,omitempty"`
-	TaskID string          `json:"taskId,omitempty"`
-	Query  url.Values      `json:"query,omitempty"`
-	Body   json.RawMessage `json:"body,omitempty"`
+	PoolID string `json:"poolId,omitempty"`
+	NodeID string `json:"nodeId,omitempty"`
+	JobID  string `json:"jobId,omitempty"`
+	TaskID string `json:"taskId,omitempty"`
+	// ApplicationID and Version address an application and one of its
+	// packages (application.* operations).
+	ApplicationID string          `json:"applicationId,omitempty"`
+	Version       string          `json:"version,omitempty"`
+	Query         url.Values      `json:"query,omitempty"`
+	Body          json.RawMessage `json:"body,omitempty"`
 }
 
 // APIResponse is the reply to a NATS API request: the HTTP status the REST

@@ -30,6 +30,9 @@ type TaskMessage struct {
 	// ServiceEnvironment are variables the service sets for this attempt
 	// (AZ_BATCH_AUTHENTICATION_TOKEN); they override the task's own.
 	ServiceEnvironment []batch.NameValue `json:"serviceEnvironment,omitempty"`
+	// AppPackages are the task's applicationPackageReferences, resolved to
+	// versions when the task was added, so the worker looks nothing up.
+	AppPackages []AppPackage `json:"appPackages,omitempty"`
 }
 
 // MsgID is the Nats-Msg-Id of a ready-task message: publishing the same
@@ -111,4 +114,7 @@ const (
 	CodeMaxWallClock      = "MaxWallClockTimeExpiry"
 	CodeResourceDirCreate = "ResourceDirectoryCreateFailed"
 	CodeTaskLost          = "TaskLost"
+	// CodeAppPackage: an application package could not be downloaded or
+	// unpacked on the node (Azure's ApplicationPackageError).
+	CodeAppPackage = "ApplicationPackageError"
 )

@@ -48,7 +48,14 @@ const (
 	// DepsBucket holds task dependencies by parent: who waits for a task
 	// (or an integer task id of a range), and how it ended.
 	DepsBucket = "natch-deps"
+	// ApplicationsBucket holds application records (protocol.ApplicationRecord),
+	// keyed ApplicationKey.
+	ApplicationsBucket = "natch-applications"
 )
+
+// ApplicationsContainer is the blob container (in each account's object
+// store) that holds application package zips, named protocol.PackageBlob.
+const ApplicationsContainer = "natch-applications"
 
 // Consumer names of the dispatcher.
 const (
@@ -132,6 +139,9 @@ func JobKey(account, job string) string { return account + "." + job }
 // PoolKey is a pool's key in the pools bucket.
 func PoolKey(account, pool string) string { return account + "." + pool }
 
+// ApplicationKey is an application's key in the applications bucket.
+func ApplicationKey(account, app string) string { return account + "." + app }
+
 // NodeKey is a node's key in the nodes bucket.
 func NodeKey(account, pool, node string) string { return account + "." + pool + "." + node }
 
@@ -204,6 +214,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 		{Bucket: CountsBucket, History: 1},
 		{Bucket: SubmitErrorsBucket, History: 1, TTL: SubmitErrorTTL},
 		{Bucket: DepsBucket, History: 1},
+		{Bucket: ApplicationsBucket, History: 1},
 	}
 	for _, bc := range buckets {
 		bc.Storage = o.storage()
