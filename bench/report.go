@@ -126,6 +126,11 @@ func (s summary) verdicts() []verdict {
 			verdict{Benchmark: "latency p99 (start − add)", Measured: fmt.Sprintf("%.2f ms", l.Start.P99),
 				Target: fmt.Sprintf("≤ %.0f ms", targetP99Ms), Pass: l.Start.P99 <= targetP99Ms})
 	}
+	if a := s.Autoscale; a != nil {
+		out = append(out, verdict{Benchmark: "autoscale: first task running after add",
+			Measured: fmt.Sprintf("%.2f s (all %d done %.2f s)", a.FirstRun, a.Tasks, a.AllDone),
+			Target:   fmt.Sprintf("≤ %.0f s", targetFirstRunS), Pass: a.FirstRun <= targetFirstRunS})
+	}
 	return out
 }
 
@@ -195,6 +200,17 @@ func writeTables(w io.Writer, s summary) {
 			{"add → seen completed", l.Completed}} {
 			row(x.name, f2(x.d.Min), f2(x.d.P50), f2(x.d.P90), f2(x.d.P99), f2(x.d.Max))
 		}
+		tw.Flush()
+	}
+	if a := s.Autoscale; a != nil {
+		fmt.Fprintf(w, "\nAutoscale from an empty pool (%d × %q, %d slots a node, %s every 1 s; seconds after the add)\n",
+			a.Tasks, a.Command, a.Slots, a.Formula)
+		row("first node", "first task running", "all done", "seen done", "max nodes", "back to 0 nodes")
+		back := "-"
+		if a.BackToZero >= 0 {
+			back = f2(a.BackToZero)
+		}
+		row(f2(a.FirstNode), f2(a.FirstRun), f2(a.AllDone), f2(a.SeenDone), a.MaxNodes, back)
 		tw.Flush()
 	}
 	fmt.Fprintf(w, "\nSummary\n")
