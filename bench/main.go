@@ -10,6 +10,10 @@
 //	fanin       1,000 `true` tasks and a merge task that depends on all of
 //	            them, against the same 1,001 tasks without dependencies in
 //	            the same natch up (target: fan-in ≥ 0.9 × plain)
+//	autoscale   100 tasks added to an empty autoscale pool (formula
+//	            min(4, $PendingTasks.GetSample(1)), evaluated every second):
+//	            first task running and all done, after the add
+//	            (target: first task running ≤ 3 s)
 //
 // Each benchmark starts its own `natch up` in a fresh data dir, talks to it
 // over the REST API (SharedKey-signed, as the Azure SDKs do) and stops it
@@ -21,7 +25,7 @@
 //
 // Usage (make bench builds bin/natch first):
 //
-//	go run ./bench -natch bin/natch [-only throughput|submit|latency|fanin] [-tasks 20000] [-json] [-keep]
+//	go run ./bench -natch bin/natch [-only throughput|submit|latency|fanin|autoscale] [-tasks 20000] [-json] [-keep]
 //
 // It exits 0 when the measurements were made, whether or not they meet
 // the targets, and 1 on errors.
@@ -67,6 +71,9 @@ type options struct {
 	latencyN          int
 	latencyPoll       time.Duration
 	fanIn             int
+	autoscaleTasks    int
+	autoscaleCommand  string
+	autoscaleSlots    int
 	keep              bool
 	json              bool
 	dir               string
@@ -80,7 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.natch, "natch", "bin/natch", "the natch binary to measure")
-	fs.StringVar(&o.only, "only", "", "run one benchmark: throughput, submit, latency or fanin (default: all)")
+	fs.StringVar(&o.only, "only", "", "run one benchmark: throughput, submit, latency, fanin or autoscale (default: all)")
 	fs.IntVar(&o.tasks, "tasks", 20000, "tasks in the throughput benchmark (natch and baseline)")
 	fs.IntVar(&o.rounds, "rounds", 1, "natch runs in the throughput benchmark; baseline runs before and after each")
 	fs.IntVar(&o.addConcurrency, "add-concurrency", 8, "addtaskcollection requests in flight in the throughput benchmark")
@@ -91,6 +98,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.latencyN, "latency-tasks", 200, "tasks in the latency benchmark")
 	fs.DurationVar(&o.latencyPoll, "latency-poll", 2*time.Millisecond, "task GET interval in the latency benchmark")
 	fs.IntVar(&o.fanIn, "fanin-tasks", 1000, "parent tasks of the fan-in benchmark's merge task")
+	fs.IntVar(&o.autoscaleTasks, "autoscale-tasks", 100, "tasks added to the empty pool in the autoscale benchmark")
+	fs.StringVar(&o.autoscaleCommand, "autoscale-command", "sleep 0.5", "command line of the autoscale benchmark's tasks")
+	fs.IntVar(&o.autoscaleSlots, "autoscale-slots", 2, "taskSlotsPerNode of the autoscale benchmark's pool")
 	fs.StringVar(&o.dir, "dir", defaultDir(), "where to make the work dir (data dirs, task dirs, baseline dirs); its file system matters (see docs/benchmarks.md)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the data dirs and natch logs (printed at the end)")
 	fs.BoolVar(&o.json, "json", false, "print a machine-readable summary (JSON) on stdout instead of tables")
@@ -101,9 +111,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	switch o.only {
-	case "", "throughput", "submit", "latency", "fanin":
+	case "", "throughput", "submit", "latency", "fanin", "autoscale":
 	default:
-		return o, fmt.Errorf("-only %q: want throughput, submit, latency or fanin", o.only)
+		return o, fmt.Errorf("-only %q: want throughput, submit, latency, fanin or autoscale", o.only)
 	}
 	for _, s := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -112,8 +122,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		o.submitConcurrency = append(o.submitConcurrency, n)
 	}
-	if o.tasks < 1 || o.rounds < 1 || o.addConcurrency < 1 || o.submitTasks < 1 || o.latencyN < 1 || o.fanIn < 1 {
-		return o, fmt.Errorf("-tasks, -rounds, -add-concurrency, -submit-tasks, -latency-tasks and -fanin-tasks must be positive")
+	if o.tasks < 1 || o.rounds < 1 || o.addConcurrency < 1 || o.submitTasks < 1 || o.latencyN < 1 ||
+		o.fanIn < 1 || o.autoscaleTasks < 1 || o.autoscaleSlots < 1 {
+		return o, fmt.Errorf("-tasks, -rounds, -add-concurrency, -submit-tasks, -latency-tasks, -fanin-tasks, -autoscale-tasks and -autoscale-slots must be positive")
 	}
 	bin, err := exec.LookPath(o.natch)
 	if err != nil {
@@ -149,6 +160,7 @@ type summary struct {
 	Submit     *submitResult     `json:"submit,omitempty"`
 	Latency    *latencyResult    `json:"latency,omitempty"`
 	FanIn      *fanInResult      `json:"fanIn,omitempty"`
+	Autoscale  *autoscaleResult  `json:"autoscale,omitempty"`
 	Verdicts   []verdict         `json:"verdicts"`
 	WorkDir    string            `json:"workDir,omitempty"`
 }
@@ -203,6 +215,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if want("fanin") {
 		if s.FanIn, err = runFanIn(ctx, o, p); err != nil {
 			return fmt.Errorf("fanin: %w", err)
+		}
+	}
+	if want("autoscale") {
+		if s.Autoscale, err = runAutoscale(ctx, o, p); err != nil {
+			return fmt.Errorf("autoscale: %w", err)
 		}
 	}
 	s.Machine.LoadAfter = loadAverage()

@@ -131,6 +131,11 @@ func (s summary) verdicts() []verdict {
 			Measured: fmt.Sprintf("%.2fs / %.2fs = %.2f", f.PlainSeconds, f.DepsSeconds, f.Ratio),
 			Target:   fmt.Sprintf("≥ %.2f", targetFanInRatio), Pass: f.Ratio >= targetFanInRatio})
 	}
+	if a := s.Autoscale; a != nil {
+		out = append(out, verdict{Benchmark: "autoscale: first task running after add",
+			Measured: fmt.Sprintf("%.2f s (all %d done %.2f s)", a.FirstRun, a.Tasks, a.AllDone),
+			Target:   fmt.Sprintf("≤ %.0f s", targetFirstRunS), Pass: a.FirstRun <= targetFirstRunS})
+	}
 	return out
 }
 
@@ -212,6 +217,17 @@ func writeTables(w io.Writer, s summary) {
 			}
 			row(kind, r.Tasks, f2(r.Seconds))
 		}
+		tw.Flush()
+	}
+	if a := s.Autoscale; a != nil {
+		fmt.Fprintf(w, "\nAutoscale from an empty pool (%d × %q, %d slots a node, %s every 1 s; seconds after the add)\n",
+			a.Tasks, a.Command, a.Slots, a.Formula)
+		row("first node", "first task running", "all done", "seen done", "max nodes", "back to 0 nodes")
+		back := "-"
+		if a.BackToZero >= 0 {
+			back = f2(a.BackToZero)
+		}
+		row(f2(a.FirstNode), f2(a.FirstRun), f2(a.AllDone), f2(a.SeenDone), a.MaxNodes, back)
 		tw.Flush()
 	}
 	fmt.Fprintf(w, "\nSummary\n")

@@ -126,6 +126,12 @@ func TestEvaluateAutoScale(t *testing.T) {
 	run, raw := evaluate("n = sum($ActiveTasks.GetSample(1)) + sum($RunningTasks.GetSample(1)); $TargetDedicatedNodes = n;")
 	require.Nil(t, run.Error, raw)
 	require.Equal(t, "$TargetDedicatedNodes=5;$TargetLowPriorityNodes=0;$NodeDeallocationOption=requeue;n=5", run.Results)
+	// The task and slot counts of the pool's jobs (eventually consistent).
+	require.Eventually(t, func() bool {
+		run, _ := evaluate("$TargetDedicatedNodes = 0; a = $ActiveTaskSlots.GetSample(1); p = $PendingTaskSlots.GetSample(1); " +
+			"r = $RunningTaskSlots.GetSample(1); s = $SucceededTasks.GetSample(1); f = $FailedTasks.GetSample(1);")
+		return run.Results == "$TargetDedicatedNodes=0;$TargetLowPriorityNodes=0;$NodeDeallocationOption=requeue;a=[5];f=[0];p=[5];r=[0];s=[0]"
+	}, 10*time.Second, 50*time.Millisecond)
 	require.Contains(t, raw, `"odata.metadata":`)
 	require.Contains(t, raw, "AutoScaleRun")
 	require.WithinDuration(t, time.Now(), run.Timestamp.Time, time.Minute)

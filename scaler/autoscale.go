@@ -26,6 +26,10 @@ type sample struct {
 	at                       time.Time
 	active, running, pending float64 // tasks: waiting, delivered, both
 	dedicated, lowPriority   float64 // current node counts
+	succeeded, failed        float64 // completed tasks of the pool's jobs, by result
+	// task slots (requiredSlots summed) of the pool's jobs' active and
+	// running tasks, and both
+	activeSlots, runningSlots, pendingSlots float64
 }
 
 // autoscaleState is a pool's autoscale bookkeeping between rounds.
@@ -120,8 +124,12 @@ func (s *Scaler) takeSample(ctx context.Context, log *slog.Logger, ps *poolState
 		log.WarnContext(ctx, "autoscale sample: pool consumer", "err", err)
 		return
 	}
+	c := s.tasks.of(ps.key)
 	smp := sample{at: now, active: active, running: running, pending: active + running,
-		dedicated: float64(batch.IntOr(ps.rec.CurrentDedicatedNodes, 0)), lowPriority: float64(batch.IntOr(ps.rec.CurrentLowPriorityNodes, 0))}
+		dedicated: float64(batch.IntOr(ps.rec.CurrentDedicatedNodes, 0)), lowPriority: float64(batch.IntOr(ps.rec.CurrentLowPriorityNodes, 0)),
+		succeeded: float64(max(c.Tasks.Succeeded, 0)), failed: float64(max(c.Tasks.Failed, 0)),
+		activeSlots: float64(max(c.Slots.Active, 0)), runningSlots: float64(max(c.Slots.Running, 0)),
+		pendingSlots: float64(max(c.Slots.Active, 0) + max(c.Slots.Running, 0))}
 	a.samples = append(a.samples, smp)
 	s.publishSample(ctx, log, ps, smp)
 	cut := 0
@@ -210,6 +218,16 @@ func (e *poolEnv) Samples(name string) ([]formula.Sample, bool) {
 		pick = func(s sample) float64 { return s.dedicated }
 	case "$CurrentLowPriorityNodes":
 		pick = func(s sample) float64 { return s.lowPriority }
+	case "$SucceededTasks":
+		pick = func(s sample) float64 { return s.succeeded }
+	case "$FailedTasks":
+		pick = func(s sample) float64 { return s.failed }
+	case "$ActiveTaskSlots":
+		pick = func(s sample) float64 { return s.activeSlots }
+	case "$RunningTaskSlots":
+		pick = func(s sample) float64 { return s.runningSlots }
+	case "$PendingTaskSlots":
+		pick = func(s sample) float64 { return s.pendingSlots }
 	default:
 		return nil, false
 	}

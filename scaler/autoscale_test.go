@@ -27,6 +27,7 @@ func TestScalerAutoScale(t *testing.T) {
 	p := b.pool(t, "auto")
 	require.NotNil(t, p.AutoScaleRun.Error)
 	require.Equal(t, "AutoScalingFormulaEvaluationError", p.AutoScaleRun.Error.Code)
+	require.Contains(t, p.AutoScaleRun.Error.Values[0].Value, "max($PendingTasks.GetSample(1))", "the error says how to fix it")
 	require.Nil(t, p.TargetDedicatedNodes)
 
 	const f = "$TargetDedicatedNodes = max($PendingTasks.GetSample(1)) > 0 ? 2 : 0;"

@@ -79,14 +79,30 @@ type Plan struct {
 	// DeletePool says the pool is deleting and has no nodes left: delete its
 	// consumer and its record.
 	DeletePool bool
+	// ResizeTimedOut says the pool's manual resize ran past its
+	// resizeTimeout with nodes still missing: its unregistered starts are
+	// cancelled, an AllocationTimedout resize error is recorded and the pool
+	// turns steady below its targets.
+	ResizeTimedOut bool
+	// TimedOut says the pool's record already shows a timed-out resize: no
+	// node is started until the next resize (which clears resizeErrors).
+	TimedOut bool
 }
+
+// DefaultResizeTimeout is a pool's resizeTimeout when it has none: Azure's
+// 15 minutes.
+const DefaultResizeTimeout = 15 * time.Minute
+
+// ResizeTimedOutCode is the resize error code of a resize that ran past
+// the pool's resizeTimeout (Azure's spelling).
+const ResizeTimedOutCode = "AllocationTimedout"
 
 // AllocationState is the pool's allocationState after the plan: resizing
 // while nodes start or leave or the counts are below the targets, else
 // steady. (Counts above the targets with nothing leaving are external nodes
 // the scaler does not remove.)
 func (pl Plan) AllocationState(p *batch.Pool) string {
-	if pl.StopResize {
+	if pl.StopResize || pl.ResizeTimedOut || pl.TimedOut {
 		return batch.AllocSteady
 	}
 	if pl.Busy || pl.CurrentDedicated < batch.IntOr(p.TargetDedicatedNodes, 0) ||
@@ -133,6 +149,8 @@ func Decide(pool *batch.Pool, nodes []Node, p Policy, now time.Time) Plan {
 	removing := pool == nil || pool.State == batch.PoolDeleting
 	stopping := !removing && pool.AllocationState == batch.AllocStopping
 	pl.StopResize = stopping
+	pl.TimedOut = !removing && !stopping && resizeTimedOut(pool)
+	expired := !removing && !stopping && !pl.TimedOut && resizeExpired(pool, now)
 	var live [2][]candidate // [0] low-priority, [1] dedicated
 	var external [2]int
 
@@ -221,6 +239,12 @@ func Decide(pool *batch.Pool, nodes []Node, p Policy, now time.Time) Plan {
 			target = batch.IntOr(pool.TargetLowPriorityNodes, 0)
 		}
 		target = max(target-external[k], 0)
+		if pl.TimedOut {
+			target = min(target, len(nodes)) // frozen below the target: nothing starts
+		}
+		if expired && (len(nodes) < target || slices.ContainsFunc(nodes, func(c candidate) bool { return c.pending })) {
+			pl.ResizeTimedOut = true
+		}
 		if len(nodes) < target {
 			if k == 1 {
 				pl.StartDedicated = target - len(nodes)
@@ -257,8 +281,39 @@ func Decide(pool *batch.Pool, nodes []Node, p Policy, now time.Time) Plan {
 			pl.CurrentLowPriority = current
 		}
 	}
+	if pl.ResizeTimedOut { // give up on the nodes that did not come
+		pl.StartDedicated, pl.StartLowPriority = 0, 0
+		for _, nodes := range live {
+			for _, c := range nodes {
+				if c.pending && !slices.Contains(pl.Cancel, c.id) {
+					pl.Cancel = append(pl.Cancel, c.id)
+				}
+			}
+		}
+	}
 	pl.DeletePool = pool != nil && removing && len(nodes) == 0
 	return pl
+}
+
+// resizeTimedOut reports whether the pool's record shows a resize that
+// timed out (and no resize since: a resize clears resizeErrors).
+func resizeTimedOut(p *batch.Pool) bool {
+	return slices.ContainsFunc(p.ResizeErrors, func(e batch.ResizeError) bool { return e.Code == ResizeTimedOutCode })
+}
+
+// resizeExpired reports whether a manual resize has been going on for
+// longer than the pool's resizeTimeout. As in Azure, the timeout applies
+// to manual resizes only, not to autoscale pools.
+func resizeExpired(p *batch.Pool, now time.Time) bool {
+	if p.AllocationState != batch.AllocResizing || p.AllocationStateTransitionTime == nil ||
+		(p.EnableAutoScale != nil && *p.EnableAutoScale) {
+		return false
+	}
+	timeout := DefaultResizeTimeout
+	if p.ResizeTimeout != nil && p.ResizeTimeout.Std() > 0 {
+		timeout = p.ResizeTimeout.Std()
+	}
+	return now.Sub(p.AllocationStateTransitionTime.Time) > timeout
 }
 
 func kind(dedicated bool) int {

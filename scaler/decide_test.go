@@ -46,6 +46,16 @@ func TestDecide(t *testing.T) {
 	pending := func(id string, dedicated bool, ago time.Duration) scaler.Node {
 		return scaler.Node{ID: id, Dedicated: dedicated, StartedAt: now.Add(-ago), Alive: true}
 	}
+	resizingSince := func(p *batch.Pool, ago time.Duration, timeout *batch.Duration) *batch.Pool {
+		p.AllocationStateTransitionTime, p.ResizeTimeout = batch.At(now.Add(-ago)), timeout
+		return p
+	}
+	autoscaled := func(p *batch.Pool) *batch.Pool { p.EnableAutoScale = batch.Bool(true); return p }
+	timedOut := func(p *batch.Pool) *batch.Pool {
+		p.AllocationState = batch.AllocSteady
+		p.ResizeErrors = []batch.ResizeError{{Code: scaler.ResizeTimedOutCode}}
+		return p
+	}
 
 	tests := []struct {
 		name  string
@@ -208,6 +218,46 @@ func TestDecide(t *testing.T) {
 			name: "StopResizeFreezesCounts", pool: withState(pool(5, 0), "", batch.AllocStopping),
 			nodes: []scaler.Node{node("a", batch.NodeIdle, 0), pending("p", true, 0)},
 			want:  scaler.Plan{Cancel: []string{"p"}, CurrentDedicated: 1, StopResize: true, Busy: true},
+			alloc: batch.AllocSteady,
+		},
+		{
+			name: "ResizeWithinTimeoutGoesOn", pool: resizingSince(pool(3, 0), 14*time.Minute, nil),
+			nodes: []scaler.Node{node("a", batch.NodeIdle, 0), pending("p", true, time.Second)},
+			want:  scaler.Plan{StartDedicated: 1, CurrentDedicated: 1, Busy: true},
+			alloc: batch.AllocResizing,
+		},
+		{
+			name: "ResizeTimesOutAfterDefault15Minutes", pool: resizingSince(pool(3, 0), 16*time.Minute, nil),
+			nodes: []scaler.Node{node("a", batch.NodeIdle, 0), pending("p", true, time.Second)},
+			want:  scaler.Plan{Cancel: []string{"p"}, CurrentDedicated: 1, Busy: true, ResizeTimedOut: true},
+			alloc: batch.AllocSteady,
+		},
+		{
+			name: "ResizeTimesOutAfterPoolsTimeout", pool: resizingSince(pool(2, 0), 6*time.Minute, batch.D(5*time.Minute)),
+			want:  scaler.Plan{Busy: true, ResizeTimedOut: true},
+			alloc: batch.AllocSteady,
+		},
+		{
+			name: "CompleteResizeDoesNotTimeOut", pool: resizingSince(pool(1, 0), time.Hour, nil),
+			nodes: []scaler.Node{node("a", batch.NodeIdle, 0)},
+			want:  scaler.Plan{CurrentDedicated: 1},
+			alloc: batch.AllocSteady,
+		},
+		{
+			name: "AutoScalePoolsDoNotTimeOut", pool: autoscaled(resizingSince(pool(1, 0), time.Hour, nil)),
+			want:  scaler.Plan{StartDedicated: 1, Busy: true},
+			alloc: batch.AllocResizing,
+		},
+		{
+			name: "TimedOutPoolStartsNothing", pool: timedOut(pool(3, 0)),
+			nodes: []scaler.Node{node("a", batch.NodeIdle, 0)},
+			want:  scaler.Plan{CurrentDedicated: 1, TimedOut: true},
+			alloc: batch.AllocSteady,
+		},
+		{
+			name: "TimedOutPoolStillScalesIn", pool: timedOut(pool(1, 0)),
+			nodes: []scaler.Node{node("a", batch.NodeIdle, 0), node("b", batch.NodeRunning, 0)},
+			want:  scaler.Plan{Leave: []string{"a"}, CurrentDedicated: 1, TimedOut: true, Busy: true},
 			alloc: batch.AllocSteady,
 		},
 	}

@@ -56,8 +56,24 @@
 //     cancelled, no node is added or removed, the targets become the current
 //     counts, a ResizeStopped resize error is recorded and the pool turns
 //     steady.
+//   - a manual resize still short of its targets after the pool's
+//     resizeTimeout (default 15 minutes, measured from the pool's
+//     allocationStateTransitionTime): pending starts are cancelled, an
+//     AllocationTimedout resize error is recorded and the pool turns steady
+//     below its targets; nothing is started until the next resize clears
+//     resizeErrors. Autoscale pools have no resize timeout, as in Azure.
 //
 // Nodes whose pool record is gone are removed as for a deleting pool.
+//
+// # Providers
+//
+// A Provider starts, stops and watches nodes: provider/local runs them as
+// child processes, provider/azurevmss as VMs of Azure scale sets. A Router
+// picks the provider of each pool by its vmSize (globs, first match). A
+// provider whose nodes name themselves (a VM registers under its computer
+// name, not the id the scaler chose) is an Adopter: when a node the scaler
+// has not seen registers and the pool has unregistered starts of its kind,
+// the scaler offers the oldest, and forgets it once the provider accepts.
 //
 // # One scaler per account
 //
@@ -79,12 +95,25 @@
 // # Autoscale
 //
 // For a pool with enableAutoScale the scaler samples the pool's numbers
-// (task counts from the pool consumer, node counts) once per SamplePeriod
-// and evaluates its formula (package formula) every
-// autoScaleEvaluationInterval, writing the targets and autoScaleRun into the
+// once per SamplePeriod: $ActiveTasks and $RunningTasks from the pool's
+// consumer (pending and ack-pending messages), $PendingTasks their sum,
+// $CurrentDedicatedNodes and $CurrentLowPriorityNodes from the pool record,
+// and from the task counts the dispatcher keeps per job (counts bucket),
+// summed over the pool's jobs (jobs bucket): $SucceededTasks and
+// $FailedTasks (completed tasks of the pool's existing jobs, by result: a
+// level, not a rate), and $ActiveTaskSlots, $RunningTaskSlots and
+// $PendingTaskSlots (the requiredSlots of active, running and both tasks;
+// active here includes tasks waiting for dependencies, and the counts lag
+// by the dispatcher's CountsFlush). It evaluates the pool's formula
+// (package formula) every autoScaleEvaluationInterval, writing the targets and autoScaleRun into the
 // pool record. Samples are kept for SampleHistory in memory and published to
 // the metrics stream (topology.MetricsStream, one subject per pool); when a
 // scaler first sees an autoscale pool it reads that pool's last
 // SampleHistory back from the stream, so a restart or a lease take-over
 // loses no history.
+//
+// Comparing a sample vector with a number ($PendingTasks.GetSample(1) > 0)
+// fails the evaluation, as Azure's type rules say (comparisons take doubles;
+// Azure's own examples write max($PendingTasks.GetSample(1))); the error
+// message says so.
 package scaler

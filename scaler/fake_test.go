@@ -22,6 +22,9 @@ import (
 type fakeProvider struct {
 	nodes    jetstream.KeyValue
 	register bool // false: started nodes never register
+	// rename, when set, gives a started node the id it registers under,
+	// as a VM's computer name: the provider is then an Adopter.
+	rename func(startID string) string
 
 	mu     sync.Mutex
 	procs  map[string]*fakeNode
@@ -143,9 +146,13 @@ func (f *fakeProvider) close() {
 
 // run is a registered node's life.
 func (f *fakeProvider) run(n *fakeNode) {
-	key := topology.NodeKey(n.spec.Account, batch.Key(n.spec.PoolID), n.spec.NodeID)
+	id := n.spec.NodeID
+	if f.rename != nil {
+		id = f.rename(id)
+	}
+	key := topology.NodeKey(n.spec.Account, batch.Key(n.spec.PoolID), id)
 	rec := protocol.NodeRecord{
-		ComputeNode: batch.ComputeNode{ID: n.spec.NodeID, State: batch.NodeIdle, IsDedicated: n.spec.Dedicated,
+		ComputeNode: batch.ComputeNode{ID: id, State: batch.NodeIdle, IsDedicated: n.spec.Dedicated,
 			VMSize: n.spec.VMSize},
 		Account: n.spec.Account, PoolID: n.spec.PoolID, Heartbeat: time.Now(), Slots: n.spec.Slots,
 	}

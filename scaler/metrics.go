@@ -25,16 +25,24 @@ type metricSample struct {
 	Pending     float64   `json:"pending"`
 	Dedicated   float64   `json:"dedicated"`
 	LowPriority float64   `json:"lowPriority"`
+	// Absent in samples written before these variables existed: 0.
+	Succeeded    float64 `json:"succeeded,omitempty"`
+	Failed       float64 `json:"failed,omitempty"`
+	ActiveSlots  float64 `json:"activeSlots,omitempty"`
+	RunningSlots float64 `json:"runningSlots,omitempty"`
+	PendingSlots float64 `json:"pendingSlots,omitempty"`
 }
 
 func (m metricSample) sample() sample {
 	return sample{at: m.At, active: m.Active, running: m.Running, pending: m.Pending,
-		dedicated: m.Dedicated, lowPriority: m.LowPriority}
+		dedicated: m.Dedicated, lowPriority: m.LowPriority, succeeded: m.Succeeded, failed: m.Failed,
+		activeSlots: m.ActiveSlots, runningSlots: m.RunningSlots, pendingSlots: m.PendingSlots}
 }
 
 func toMetric(s sample) metricSample {
 	return metricSample{At: s.at.UTC(), Active: s.active, Running: s.running, Pending: s.pending,
-		Dedicated: s.dedicated, LowPriority: s.lowPriority}
+		Dedicated: s.dedicated, LowPriority: s.lowPriority, Succeeded: s.succeeded, Failed: s.failed,
+		ActiveSlots: s.activeSlots, RunningSlots: s.runningSlots, PendingSlots: s.pendingSlots}
 }
 
 // maxUnsettledAcks bounds the publish acks the scaler keeps to check; past

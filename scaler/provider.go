@@ -18,7 +18,8 @@ type NodeSpec struct {
 // use, since their owner closes them from another.
 //
 // Node identity lives in the nodes bucket, not in the provider: a provider
-// only knows the nodes it started itself, and Alive is false for any other.
+// knows only its own nodes (the processes it started, the VMs of its scale
+// sets), and Alive is false for any other.
 type Provider interface {
 	// Start asks for a new node. It returns once the node is on its way
 	// (process forked, VM requested); the node registers itself in the nodes
@@ -30,6 +31,17 @@ type Provider interface {
 	// error.
 	Stop(ctx context.Context, nodeID string) error
 	// Alive reports whether the node's process or VM still exists. It is
-	// false for nodes that exited and for nodes this provider did not start.
+	// false for nodes that exited and for nodes this provider does not know.
 	Alive(nodeID string) bool
+}
+
+// Adopter is implemented by providers whose nodes choose their own ids (a
+// VM's computer name): the scaler starts a node under a placeholder id, and
+// the node registers under another. When a node the scaler has not seen
+// before registers and the pool has unregistered starts of the same kind
+// (dedicated or not), the scaler offers the oldest of them: Adopt reports
+// whether the provider accepts that the node started as pendingID is
+// nodeID. The scaler then forgets pendingID.
+type Adopter interface {
+	Adopt(pendingID, nodeID string) bool
 }

@@ -127,7 +127,7 @@ func (s *Scaler) updatePool(ctx context.Context, log *slog.Logger, ps *poolState
 
 // poolNeedsUpdate reports whether the plan changes what the record shows.
 func poolNeedsUpdate(p *batch.Pool, plan Plan) bool {
-	if plan.StopResize {
+	if plan.StopResize || plan.ResizeTimedOut {
 		return true
 	}
 	cp := *p
@@ -153,6 +153,12 @@ func applyPlan(p *batch.Pool, plan Plan, now time.Time) bool {
 		setInt(&p.TargetLowPriorityNodes, plan.CurrentLowPriority)
 		p.ResizeErrors = append(p.ResizeErrors, batch.ResizeError{Code: "ResizeStopped",
 			Message: "Desired number of nodes could not be allocated due to a stop resize operation"})
+		changed = true
+	}
+	// A resize since the plan (a fresh transition time) is not timed out.
+	if plan.ResizeTimedOut && !resizeTimedOut(p) && (now.IsZero() || resizeExpired(p, now)) {
+		p.ResizeErrors = append(p.ResizeErrors, batch.ResizeError{Code: ResizeTimedOutCode,
+			Message: "Desired number of nodes could not be allocated as the resize timeout was reached"})
 		changed = true
 	}
 	if st := plan.AllocationState(p); st != p.AllocationState {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,6 +96,9 @@ type Scaler struct {
 
 	pools  jetstream.KeyValue
 	nodes  jetstream.KeyValue
+	jobs   jetstream.KeyValue // for each job's pool
+	counts jetstream.KeyValue // each job's task counts
+	tasks  *taskCounts        // the counts summed by pool
 	leases *leases
 	state  map[string]*poolState    // by pool bucket key "account.pool"
 	acks   []jetstream.PubAckFuture // sample publishes not yet checked
@@ -109,6 +113,7 @@ type poolState struct {
 	pending            map[string]pendingNode // started, unregistered nodes, by node id
 	failures           int                    // failed starts in a row
 	nextStart          time.Time              // no start before this (backoff)
+	fresh              []string               // node keys registered since the last round
 	auto               autoscaleState         // samples and last evaluation, for autoscale pools
 }
 
@@ -139,6 +144,7 @@ func New(js jetstream.JetStream, cfg Config) (*Scaler, error) {
 		log:    cfg.Logger.With("component", "scaler"),
 		policy: Policy{OfflineAfter: cfg.OfflineAfter, OfflineRetention: cfg.OfflineRetention, StartTimeout: cfg.StartTimeout},
 		state:  make(map[string]*poolState),
+		tasks:  newTaskCounts(),
 	}, nil
 }
 
@@ -171,6 +177,16 @@ func (s *Scaler) Run(ctx context.Context) error {
 		return fmt.Errorf("scaler: watch nodes: %w", err)
 	}
 	defer func() { _ = nw.Stop() }()
+	jw, err := s.jobs.WatchAll(wctx)
+	if err != nil {
+		return fmt.Errorf("scaler: watch jobs: %w", err)
+	}
+	defer func() { _ = jw.Stop() }()
+	cw, err := s.counts.WatchAll(wctx)
+	if err != nil {
+		return fmt.Errorf("scaler: watch task counts: %w", err)
+	}
+	defer func() { _ = cw.Stop() }()
 
 	tick := time.NewTicker(s.cfg.Interval)
 	defer tick.Stop()
@@ -201,6 +217,20 @@ func (s *Scaler) Run(ctx context.Context) error {
 				break
 			}
 			touched = s.applyNode(e)
+		case e, ok := <-jw.Updates():
+			if !ok {
+				return s.watchClosed(ctx, "jobs")
+			}
+			if e != nil {
+				s.tasks.applyJob(e)
+			}
+		case e, ok := <-cw.Updates():
+			if !ok {
+				return s.watchClosed(ctx, "counts")
+			}
+			if e != nil {
+				s.tasks.applyCounts(e)
+			}
 		case <-tick.C:
 			touched = "*"
 		}
@@ -260,6 +290,12 @@ func (s *Scaler) bind(ctx context.Context) error {
 	}
 	if s.nodes, err = s.js.KeyValue(octx, topology.NodesBucket); err != nil {
 		return fmt.Errorf("scaler: nodes bucket: %w", err)
+	}
+	if s.jobs, err = s.js.KeyValue(octx, topology.JobsBucket); err != nil {
+		return fmt.Errorf("scaler: jobs bucket: %w", err)
+	}
+	if s.counts, err = s.js.KeyValue(octx, topology.CountsBucket); err != nil {
+		return fmt.Errorf("scaler: counts bucket: %w", err)
 	}
 	l, err := openLeases(octx, s.js, s.pools, s.cfg, s.log)
 	if err != nil {
@@ -331,6 +367,9 @@ func (s *Scaler) applyNode(e jetstream.KeyValueEntry) string {
 		r.Heartbeat = e.Created() // no heartbeat yet: the record's write time
 	}
 	ps.nodes[parts[2]] = nodeEntry{rec: r, rev: e.Revision()}
+	if !had {
+		ps.fresh = append(ps.fresh, parts[2])
+	}
 	if had && old.rec.State == r.State {
 		return ""
 	}
@@ -341,10 +380,12 @@ func (s *Scaler) applyNode(e jetstream.KeyValueEntry) string {
 func (s *Scaler) reconcile(ctx context.Context, ps *poolState) {
 	now := s.cfg.Now()
 	if !s.leases.hold(ctx, ps.account, now) {
+		ps.fresh = nil // another scaler's pool: nothing of ours to adopt
 		return
 	}
 	log := s.log.With("account", ps.account, "pool", ps.pool)
 	s.autoscale(ctx, log, ps, now)
+	s.adopt(ctx, log, ps)
 	nodes := make([]Node, 0, len(ps.nodes)+len(ps.pending))
 	for _, e := range ps.nodes {
 		if p, ok := ps.pending[e.rec.ID]; ok { // registered
@@ -403,6 +444,45 @@ func (s *Scaler) reconcile(ctx context.Context, ps *poolState) {
 		return
 	}
 	s.updatePool(ctx, log, ps, plan)
+}
+
+// adopt matches the nodes registered since the last round with the pool's
+// unregistered starts when the provider names its nodes itself (an
+// Adopter): each such node takes the place of the oldest start of its kind
+// that the provider accepts.
+func (s *Scaler) adopt(ctx context.Context, log *slog.Logger, ps *poolState) {
+	fresh := ps.fresh
+	ps.fresh = nil
+	a, ok := s.prov.(Adopter)
+	if !ok {
+		return
+	}
+	for _, key := range fresh {
+		e, ok := ps.nodes[key]
+		if !ok || e.rec.State == batch.NodeLeaving || e.rec.State == batch.NodeOffline {
+			continue
+		}
+		if _, ok := ps.pending[e.rec.ID]; ok {
+			continue // registered under the id it was started with
+		}
+		ids := make([]string, 0, len(ps.pending))
+		for id, p := range ps.pending {
+			if !p.stopping && p.dedicated == e.rec.IsDedicated {
+				ids = append(ids, id)
+			}
+		}
+		slices.SortFunc(ids, func(x, y string) int {
+			return cmp.Or(ps.pending[x].started.Compare(ps.pending[y].started), cmp.Compare(x, y))
+		})
+		for _, id := range ids {
+			if a.Adopt(id, e.rec.ID) {
+				log.InfoContext(ctx, "node registered for a start", "node_id", e.rec.ID, "start_id", id)
+				delete(ps.pending, id)
+				ps.failures, ps.nextStart = 0, time.Time{}
+				break
+			}
+		}
+	}
 }
 
 // startFailed counts a failed start and puts off the pool's next start:

@@ -19,8 +19,8 @@ import (
 // newScalerCmd is `natch scaler`: the resize loop with a node provider.
 func newScalerCmd(getenv func(string) string) *cobra.Command {
 	var (
-		natsURL, provider, nodeRoot, accountURL string
-		interval, nodeStopGrace                 time.Duration
+		natsURL, provider, providers, nodeRoot, accountURL string
+		interval, nodeStopGrace, startTimeout              time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "scaler",
@@ -30,20 +30,48 @@ It watches the pools and nodes buckets, starts nodes until each pool has its
 target node counts, stops the surplus (idle nodes first), marks silent nodes
 offline and replaces them, and removes deleted pools. With --provider local,
 nodes are 'natch worker' child processes of this process, in --node-root/<node-id>
-with their log in agent.log; stopping the scaler stops them.
+with their log in agent.log; stopping the scaler stops them. With
+--provider azure-vmss, nodes are VMs of Azure scale sets (settings in the
+--providers file). --providers FILE (JSON) picks the provider of each pool by
+its vmSize (globs, first match wins, then "default"):
+
+  {"default": "local",
+   "routes": [{"vmSize": "standard_d*", "provider": "azure-vmss"}],
+   "azureVmss": {"subscriptionId": "...", "resourceGroup": "natch",
+                 "scaleSets": [{"name": "natch-{pool}", "spotName": "natch-{pool}-spot"}]}}
+
+See docs/deployment.md.
 
 Only one scaler acts on an account at a time: it holds a lease in the KV
 bucket natch-leases. A second scaler waits until the first stops (or, if it
 crashed, until its lease expires) and then takes over.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if provider != "local" {
-				return fmt.Errorf("--provider %q: the only provider is local", provider)
-			}
 			log := newLogger()
-			root, err := filepath.Abs(nodeRoot)
+			var file *providersFile
+			if providers != "" {
+				f, err := loadProviders(providers)
+				if err != nil {
+					return err
+				}
+				file = f
+			}
+			newLocal := func() (scaler.Provider, closer, error) {
+				root, err := filepath.Abs(nodeRoot)
+				if err != nil {
+					return nil, nil, fmt.Errorf("--node-root: %w", err)
+				}
+				p, err := local.New(local.Config{NatsURL: natsURL, RootDir: root, AccountURL: accountURL,
+					StopGrace: nodeStopGrace + 5*time.Second, Logger: log,
+					ExtraArgs: []string{"--shutdown-grace", nodeStopGrace.String()}})
+				if err != nil {
+					return nil, nil, err
+				}
+				return p, p.Close, nil
+			}
+			prov, closeProv, err := buildProvider(file, provider, newLocal, log)
 			if err != nil {
-				return fmt.Errorf("--node-root: %w", err)
+				return err
 			}
 			nc, err := connectNATS(natsURL, "natch-scaler")
 			if err != nil {
@@ -52,28 +80,24 @@ crashed, until its lease expires) and then takes over.`,
 			defer nc.Close()
 			js, err := jetstream.New(nc)
 			if err != nil {
-				return err
+				return errors.Join(err, closeProv(context.WithoutCancel(cmd.Context())))
 			}
-			prov, err := local.New(local.Config{NatsURL: natsURL, RootDir: root, AccountURL: accountURL,
-				StopGrace: nodeStopGrace + 5*time.Second, Logger: log,
-				ExtraArgs: []string{"--shutdown-grace", nodeStopGrace.String()}})
+			sc, err := scaler.New(js, scaler.Config{Provider: prov, Interval: interval, StartTimeout: startTimeout, Logger: log})
 			if err != nil {
-				return err
-			}
-			sc, err := scaler.New(js, scaler.Config{Provider: prov, Interval: interval, Logger: log})
-			if err != nil {
-				return err
+				return errors.Join(err, closeProv(context.WithoutCancel(cmd.Context())))
 			}
 			runErr := sc.Run(cmd.Context())
-			// Ctrl-C or an error: the nodes go with the scaler.
+			// Ctrl-C or an error: local nodes go with the scaler; scale set VMs stay.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), nodeStopGrace+15*time.Second)
 			defer cancel()
-			return errors.Join(runErr, prov.Close(ctx))
+			return errors.Join(runErr, closeProv(ctx))
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&natsURL, "nats-url", envOr(getenv, config.EnvNatsURL, nats.DefaultURL), "NATS server URL(s), comma-separated ($"+config.EnvNatsURL+")")
-	f.StringVar(&provider, "provider", "local", "node provider: local (nodes are natch worker child processes)")
+	f.StringVar(&provider, "provider", providerLocal, "default node provider: local (natch worker child processes) or azure-vmss (VMs of Azure scale sets; needs --providers)")
+	f.StringVar(&providers, "providers", "", "JSON file: the provider of each pool by vmSize glob, and the azure-vmss settings (see docs/deployment.md)")
+	f.DurationVar(&startTimeout, "start-timeout", 0, "how long a started node has to register before it is replaced (default 60s; give VMs 10m or more)")
 	f.StringVar(&nodeRoot, "node-root", "natch-nodes", "directory of the local nodes' directories")
 	f.StringVar(&accountURL, "account-url", getenv(config.EnvURL), "the REST API's URL, given to nodes as AZ_BATCH_ACCOUNT_URL ($"+config.EnvURL+")")
 	f.DurationVar(&interval, "interval", time.Second, "how often every pool is reconciled (pool changes are acted on at once)")

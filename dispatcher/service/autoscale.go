@@ -165,6 +165,10 @@ func (s *Service) EvaluateAutoScale(ctx context.Context, account, id string, bod
 		info := cons.CachedInfo()
 		active, running = float64(info.NumPending), float64(info.NumAckPending)
 	}
+	c, err := s.poolCounts(cctx, account, batch.Key(p.ID))
+	if err != nil {
+		return nil, wrap("evaluate autoscale", err)
+	}
 	now := s.st.Now()
 	env := &snapshotEnv{now: now,
 		scalars: map[string]float64{
@@ -180,9 +184,43 @@ func (s *Service) EvaluateAutoScale(ctx context.Context, account, id string, bod
 			"$PendingTasks":            active + running,
 			"$CurrentDedicatedNodes":   float64(batch.IntOr(p.CurrentDedicatedNodes, 0)),
 			"$CurrentLowPriorityNodes": float64(batch.IntOr(p.CurrentLowPriorityNodes, 0)),
+			"$SucceededTasks":          float64(max(c.Tasks.Succeeded, 0)),
+			"$FailedTasks":             float64(max(c.Tasks.Failed, 0)),
+			"$ActiveTaskSlots":         float64(max(c.Slots.Active, 0)),
+			"$RunningTaskSlots":        float64(max(c.Slots.Running, 0)),
+			"$PendingTaskSlots":        float64(max(c.Slots.Active, 0) + max(c.Slots.Running, 0)),
 		},
 	}
 	return autoScaleRun(f, env, now), nil
+}
+
+// poolCounts sums the task counts of the account's jobs that run on the
+// pool, as the scaler's samples of $SucceededTasks, $FailedTasks and the
+// slot variables do. It reads every job record of the account: fine for a
+// dry run, which is rare (the scaler keeps these sums from watches).
+func (s *Service) poolCounts(ctx context.Context, account, poolKey string) (state.Counts, error) {
+	var jobs []string
+	err := s.st.Jobs.Scan(ctx, account+".*", 0, func(e state.Entry[state.JobRecord]) bool {
+		if e.Value.PoolKey == poolKey {
+			jobs = append(jobs, e.Key)
+		}
+		return true
+	})
+	var sum state.Counts
+	if err != nil {
+		return sum, err
+	}
+	for _, key := range jobs {
+		c, _, err := s.st.Counts.Get(ctx, key)
+		if errors.Is(err, batch.ErrJobNotFound) {
+			continue
+		}
+		if err != nil {
+			return sum, err
+		}
+		sum.Add(*c)
+	}
+	return sum, nil
 }
 
 // autoScaleRun evaluates f against env and renders the outcome as Azure's

@@ -240,6 +240,9 @@ func (e *evaluator) eval(n node) (Value, *Error) {
 			return c, err
 		}
 		if c.kind != KindDouble {
+			if c.kind == KindDoubleVec {
+				return c, e.fail(n.c, "the condition of ?: must be a double, got %s; %s", c.typeName(), vecHint)
+			}
 			return c, e.fail(n.c, "the condition of ?: must be a double, got %s", c.typeName())
 		}
 		if c.truthy() {
@@ -345,8 +348,16 @@ func (e *evaluator) binary(n *binaryExpr) (Value, *Error) {
 }
 
 func (e *evaluator) typeErr(n *binaryExpr, x, y Value) *Error {
+	if (x.kind == KindDoubleVec || y.kind == KindDoubleVec) && n.op != tPlus && n.op != tMinus && n.op != tStar && n.op != tSlash {
+		// Azure compares and combines doubles only (reference §4.3); a
+		// sample vector needs an aggregate first, as Azure's examples do.
+		return e.fail(n, "operator %s does not apply to %s and %s; %s", opText(n.op), x.typeName(), y.typeName(), vecHint)
+	}
 	return e.fail(n, "operator %s does not apply to %s and %s", opText(n.op), x.typeName(), y.typeName())
 }
+
+// vecHint follows errors that use a doubleVec where a double is needed.
+const vecHint = "turn the doubleVec into a double first, e.g. max($PendingTasks.GetSample(1)) or val(v, 0)"
 
 // compare evaluates a comparison of two doubles, strings, timestamps or
 // timeintervals; the result is 1 or 0.

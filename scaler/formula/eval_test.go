@@ -134,6 +134,9 @@ func TestTypeErrors(t *testing.T) {
 		{`"a" + "b"`, 9, "operator + does not apply to string and string"},
 		{"v < 1", 7, "operator < does not apply to doubleVec and double"},
 		{"v == v", 7, "operator == does not apply to doubleVec and doubleVec"},
+		// Azure compares doubles only: GetSample's doubleVec needs an
+		// aggregate (its docs write max(0, $PendingTasks.GetSample(1))).
+		{"$PendingTasks.GetSample(1) > 0", 32, "operator > does not apply to doubleVec and double; turn the doubleVec into a double first, e.g. max($PendingTasks.GetSample(1)) or val(v, 0)"},
 		{"1 < TimeInterval_Hour", 7, "double and timeinterval"},
 		{`1 < "a"`, 7, "double and string"},
 		{"TimeInterval_Hour * TimeInterval_Hour", 23, "timeinterval and timeinterval"},

@@ -69,6 +69,7 @@ func serviceVar(name string) (canonical string, class varClass, ok bool) {
 		"$DiskReadBytes", "$DiskWriteBytes", "$DiskReadOps", "$DiskWriteOps",
 		"$NetworkInBytes", "$NetworkOutBytes", "$SampleNodeCount",
 		"$ActiveTasks", "$RunningTasks", "$PendingTasks", "$SucceededTasks", "$FailedTasks",
+		"$ActiveTaskSlots", "$RunningTaskSlots", "$PendingTaskSlots",
 		"$TaskSlotsPerNode", "$CurrentDedicatedNodes", "$CurrentLowPriorityNodes",
 		"$UsableNodeCount", "$PreemptedNodeCount",
 	} {
