@@ -3,13 +3,10 @@ package dispatcher_test
 import (
 	"archive/zip"
 	"bytes"
-	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,7 +20,6 @@ import (
 	"github.com/natch-io/natch/shared/auth"
 	"github.com/natch-io/natch/shared/batch"
 	"github.com/natch-io/natch/shared/blob"
-	"github.com/natch-io/natch/shared/natstest"
 	"github.com/natch-io/natch/shared/protocol"
 	"github.com/natch-io/natch/shared/topology"
 )
@@ -57,22 +53,7 @@ func makeZip(t *testing.T, files ...zipFile) []byte {
 // setupApps is setup with a small package size limit.
 func setupApps(t *testing.T, maxPackage int64) *testBundle {
 	t.Helper()
-	srv := natstest.Server(t)
-	nc, js := natstest.Connect(t, srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	d := dispatcher.New(nc, js, dispatcher.Config{Listener: ln, MaxPackageSize: maxPackage,
-		Topology: topology.Options{AckWait: 2 * time.Second}})
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := d.Prepare(ctx)
-	require.NoError(t, err)
-	key := []byte("0123456789abcdef0123456789abcdef")
-	_, err = svc.EnsureAccount(ctx, account, func() string { return base64.StdEncoding.EncodeToString(key) })
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	return &testBundle{url: "http://" + ln.Addr().String(), key: key, nc: nc, js: js}
+	return setupWith(t, dispatcher.Config{MaxPackageSize: maxPackage})
 }
 
 // publish PUTs a zip as the raw body.
@@ -83,12 +64,7 @@ func (b *testBundle) publish(t *testing.T, app, version string, zip []byte) (int
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/zip")
 	auth.Sign(req, account, b.key, int64(len(zip)))
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, out
+	return send(t, req)
 }
 
 func errorCode(t *testing.T, body []byte) batch.WireError {

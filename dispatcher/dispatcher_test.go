@@ -36,11 +36,19 @@ const account = "testacct"
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	return setupWith(t, dispatcher.Config{})
+}
+
+// setupWith is setup with a dispatcher configuration (its listener and
+// topology are set here).
+func setupWith(t *testing.T, cfg dispatcher.Config) *testBundle {
+	t.Helper()
 	srv := natstest.Server(t)
 	nc, js := natstest.Connect(t, srv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	d := dispatcher.New(nc, js, dispatcher.Config{Listener: ln, Topology: topology.Options{AckWait: 2 * time.Second}})
+	cfg.Listener, cfg.Topology = ln, topology.Options{AckWait: 2 * time.Second}
+	d := dispatcher.New(nc, js, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	svc, err := d.Prepare(ctx)
 	require.NoError(t, err)
@@ -69,6 +77,12 @@ func (b *testBundle) do(t *testing.T, method, path string, body any) (int, []byt
 	req, err := http.NewRequest(method, b.url+path+sep+"api-version=2022-10-01.16.0", rd)
 	require.NoError(t, err)
 	auth.Sign(req, account, b.key, n)
+	return send(t, req)
+}
+
+// send sends a request and returns its status and body.
+func send(t *testing.T, req *http.Request) (int, []byte) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -24,12 +24,7 @@ func (b *testBundle) bearer(t *testing.T, token, method, path string, body any) 
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json; odata=minimalmetadata")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, out
+	return send(t, req)
 }
 
 func TestJobManagerTask(t *testing.T) {

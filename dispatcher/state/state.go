@@ -138,39 +138,21 @@ func (r *Repo[T]) Put(ctx context.Context, key string, v *T) (uint64, error) {
 // ends without writing (the current value is returned); any other error is
 // returned as is.
 func (r *Repo[T]) Update(ctx context.Context, key string, mutate func(*T) error) (*T, uint64, error) {
-	for {
-		v, rev, err := r.Get(ctx, key)
-		if err != nil {
-			return nil, 0, err
-		}
-		if err := mutate(v); err != nil {
-			if errors.Is(err, ErrStop) {
-				return v, rev, nil
-			}
-			return nil, 0, err
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, 0, err
-		}
-		nrev, err := r.kv.Update(ctx, key, b, rev)
-		if isRevisionMismatch(err) {
-			continue
-		}
-		if err != nil {
-			return nil, 0, fmt.Errorf("update %s: %w", key, err)
-		}
-		return v, nrev, nil
-	}
+	return r.cas(ctx, key, false, mutate)
 }
 
 // Upsert is Update for a key that may not exist yet: mutate gets a zero
 // value then, and the write is a create that fails on a concurrent create
 // (and is retried as an update).
 func (r *Repo[T]) Upsert(ctx context.Context, key string, mutate func(*T) error) (*T, uint64, error) {
+	return r.cas(ctx, key, true, mutate)
+}
+
+// cas is the read-mutate-write loop of Update and Upsert.
+func (r *Repo[T]) cas(ctx context.Context, key string, create bool, mutate func(*T) error) (*T, uint64, error) {
 	for {
 		v, rev, err := r.Get(ctx, key)
-		if r.notFound != nil && errors.Is(err, r.notFound) {
+		if create && r.notFound != nil && errors.Is(err, r.notFound) {
 			v, rev, err = new(T), 0, nil
 		}
 		if err != nil {
@@ -199,7 +181,7 @@ func (r *Repo[T]) Upsert(ctx context.Context, key string, mutate func(*T) error)
 			}
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("upsert %s: %w", key, err)
+			return nil, 0, fmt.Errorf("update %s: %w", key, err)
 		}
 		return v, nrev, nil
 	}
