@@ -40,6 +40,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics are served at /metrics; New creates them when nil.
 	Metrics *metrics.Metrics
+	// MinRecurrence is the shortest recurrenceInterval and startWindow a
+	// job schedule may have. Defaults to Azure's 1 minute.
+	MinRecurrence time.Duration
 }
 
 // Dispatcher runs the control plane.
@@ -76,7 +79,8 @@ func (d *Dispatcher) Prepare(ctx context.Context) (*service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.svc = service.New(d.nc, st, service.Config{AckWait: d.cfg.Topology.AckWait, Logger: d.log, Metrics: d.cfg.Metrics})
+	d.svc = service.New(d.nc, st, service.Config{AckWait: d.cfg.Topology.AckWait, Logger: d.log, Metrics: d.cfg.Metrics,
+		MinRecurrence: d.cfg.MinRecurrence})
 	return d.svc, nil
 }
 

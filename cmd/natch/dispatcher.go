@@ -17,7 +17,7 @@ func newDispatcherCmd(getenv func(string) string) *cobra.Command {
 	var (
 		natsURL, httpAddr, publicURL string
 		replicas                     int
-		ackWait                      time.Duration
+		ackWait, minRecurrence       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "dispatcher",
@@ -38,7 +38,7 @@ stream. Several dispatchers may run at once; they share the work.`,
 				return err
 			}
 			d := dispatcher.New(nc, js, dispatcher.Config{HTTPAddr: httpAddr, PublicURL: publicURL, Logger: log,
-				Topology: topology.Options{Replicas: replicas, AckWait: ackWait}})
+				Topology: topology.Options{Replicas: replicas, AckWait: ackWait}, MinRecurrence: minRecurrence})
 			return d.Run(cmd.Context())
 		},
 	}
@@ -48,6 +48,7 @@ stream. Several dispatchers may run at once; they share the work.`,
 	f.StringVar(&publicURL, "public-url", "", "URL clients reach the API at (default: from each request's Host)")
 	f.IntVar(&replicas, "replicas", 1, "stream and bucket replicas (3 on a cluster)")
 	f.DurationVar(&ackWait, "ack-wait", 30*time.Second, "how long a silent worker keeps a task before it is requeued")
+	f.DurationVar(&minRecurrence, "min-recurrence", time.Minute, "shortest recurrenceInterval and startWindow a job schedule may have (Azure: 1m)")
 	return cmd
 }
 

@@ -31,6 +31,7 @@ type upOptions struct {
 	ackWait                                         time.Duration
 	syncAlways                                      bool
 	nodeStopGrace                                   time.Duration
+	minRecurrence                                   time.Duration
 }
 
 func newUpCmd(getenv func(string) string) *cobra.Command {
@@ -55,6 +56,7 @@ clients and scripts. Ctrl-C stops everything, nodes included.`,
 	f.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "how long a silent node keeps a task before it is requeued to another node")
 	f.BoolVar(&o.syncAlways, "sync-always", false, "fsync JetStream on every write (survives power loss; slower). Default: fsync every 2 minutes, which a process kill does not affect")
 	f.DurationVar(&o.nodeStopGrace, "node-stop-grace", 10*time.Second, "how long a stopping node's running tasks get before they are killed and requeued")
+	f.DurationVar(&o.minRecurrence, "min-recurrence", time.Minute, "shortest recurrenceInterval and startWindow a job schedule may have (Azure: 1m; lower it for tests and demos)")
 	return cmd
 }
 
@@ -105,7 +107,7 @@ func runUp(ctx context.Context, o upOptions) error {
 		apiURL = "http://" + ln.Addr().String()
 	}
 	d := dispatcher.New(nc, js, dispatcher.Config{Listener: ln, PublicURL: o.publicURL, Logger: log,
-		Topology: topology.Options{AckWait: o.ackWait}})
+		Topology: topology.Options{AckWait: o.ackWait}, MinRecurrence: o.minRecurrence})
 	svc, err := d.Prepare(ctx)
 	if err != nil {
 		return err

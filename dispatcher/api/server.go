@@ -80,14 +80,16 @@ type request struct {
 	nodeID  string
 	jobID   string
 	taskID  string
-	file    string
-	query   url.Values
-	body    []byte
-	cond    service.Condition
-	base    string // origin for URLs
-	path    string // request path, for nextLink
-	header  http.Header
-	w       http.ResponseWriter // set for streaming file downloads over HTTP
+	// scheduleID is the job schedule of the path (jobScheduleId).
+	scheduleID string
+	file       string
+	query      url.Values
+	body       []byte
+	cond       service.Condition
+	base       string // origin for URLs
+	path       string // request path, for nextLink
+	header     http.Header
+	w          http.ResponseWriter // set for streaming file downloads over HTTP
 }
 
 type opFunc func(ctx context.Context, r *request) (*response, error)
@@ -114,6 +116,8 @@ var routes = []route{
 	{"POST", "/jobs", "job.add"},
 	{"GET", "/jobs", "job.list"},
 	{"GET", "/jobs/{jobId}", "job.get"},
+	{"PATCH", "/jobs/{jobId}", "job.patch"},
+	{"PUT", "/jobs/{jobId}", "job.update"},
 	{"DELETE", "/jobs/{jobId}", "job.delete"},
 	{"POST", "/jobs/{jobId}/terminate", "job.terminate"},
 	{"POST", "/jobs/{jobId}/disable", "job.disable"},
@@ -132,6 +136,17 @@ var routes = []route{
 	{"GET", "/jobs/{jobId}/tasks/{taskId}/files/{filePath}", "file.getfromtask"},
 	{"HEAD", "/jobs/{jobId}/tasks/{taskId}/files/{filePath}", "file.getpropertiesfromtask"},
 	{"DELETE", "/jobs/{jobId}/tasks/{taskId}/files/{filePath}", "file.deletefromtask"},
+	{"POST", "/jobschedules", "jobschedule.add"},
+	{"GET", "/jobschedules", "jobschedule.list"},
+	{"GET", "/jobschedules/{jobScheduleId}", "jobschedule.get"},
+	{"HEAD", "/jobschedules/{jobScheduleId}", "jobschedule.exists"},
+	{"PATCH", "/jobschedules/{jobScheduleId}", "jobschedule.patch"},
+	{"PUT", "/jobschedules/{jobScheduleId}", "jobschedule.update"},
+	{"DELETE", "/jobschedules/{jobScheduleId}", "jobschedule.delete"},
+	{"POST", "/jobschedules/{jobScheduleId}/disable", "jobschedule.disable"},
+	{"POST", "/jobschedules/{jobScheduleId}/enable", "jobschedule.enable"},
+	{"POST", "/jobschedules/{jobScheduleId}/terminate", "jobschedule.terminate"},
+	{"GET", "/jobschedules/{jobScheduleId}/jobs", "job.listfromjobschedule"},
 }
 
 // Handler returns the REST API handler.
@@ -199,7 +214,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, op string) {
 	}
 	req := &request{account: account, op: op, poolID: r.PathValue("poolId"), nodeID: r.PathValue("nodeId"),
 		jobID: r.PathValue("jobId"), taskID: r.PathValue("taskId"), file: r.PathValue("filePath"),
-		query: q, body: body, cond: cond, base: base, path: r.URL.Path, header: r.Header, w: w}
+		scheduleID: r.PathValue("jobScheduleId"),
+		query:      q, body: body, cond: cond, base: base, path: r.URL.Path, header: r.Header, w: w}
 	resp, err := s.call(r.Context(), req)
 	if err != nil {
 		be := batch.AsError(err)

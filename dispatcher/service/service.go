@@ -1,5 +1,5 @@
 // Package service is the dispatcher's service layer: every API operation
-// (pools, nodes, jobs, tasks), the task state machine driven by worker
+// (pools, nodes, jobs, job schedules, tasks), the task state machine driven by worker
 // events, the submit-stream ingester and the job task counts. The REST and
 // NATS transports in dispatcher/api both call it, so an operation behaves the
 // same whichever way it arrives.
@@ -37,11 +37,16 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics records what the service does; nil records nothing.
 	Metrics *metrics.Metrics
+	// MinRecurrence is the shortest recurrenceInterval and startWindow a
+	// job schedule may have. Defaults to Azure's batch.MinRecurrence (1
+	// minute); tests and demos lower it.
+	MinRecurrence time.Duration
 }
 
 func (c Config) withDefaults() Config {
 	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
 	c.CountsFlush = cmp.Or(c.CountsFlush, 50*time.Millisecond)
+	c.MinRecurrence = cmp.Or(c.MinRecurrence, batch.MinRecurrence)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -142,12 +147,13 @@ func (s *Service) killOnNode(ctx context.Context, account string, t *state.TaskR
 }
 
 // Run runs the service's background loops (task events, submit stream,
-// counts) until ctx ends.
+// counts, job schedules) until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.counts.run(gctx) })
 	g.Go(func() error { return s.runEvents(gctx) })
 	g.Go(func() error { return s.runSubmit(gctx) })
+	g.Go(func() error { return s.runSchedules(gctx) })
 	err := g.Wait()
 	s.bgCancel() // an interrupted teardown resumes at the next start (Reconcile)
 	s.bg.Wait()

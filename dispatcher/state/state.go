@@ -1,5 +1,5 @@
 // Package state is the dispatcher's repository over JetStream KV: accounts,
-// pools, jobs, tasks, nodes and task counts. Every change is a
+// pools, jobs, tasks, nodes, task counts and job schedules. Every change is a
 // compare-and-set on the entry's revision; KV errors become domain errors
 // (batch.ErrJobNotFound, batch.ErrTaskExists, ...) here and nowhere else.
 package state
@@ -32,8 +32,10 @@ type Store struct {
 	Nodes    *Repo[protocol.NodeRecord]
 	Counts   *Repo[Counts]
 	Submit   *Repo[SubmitError]
-	now      func() time.Time
-	lastTick atomic.Uint64
+	// Schedules are the job schedules.
+	Schedules *Repo[ScheduleRecord]
+	now       func() time.Time
+	lastTick  atomic.Uint64
 }
 
 // Open binds the store to the buckets topology.Ensure created.
@@ -50,9 +52,10 @@ func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*S
 	}
 	s := &Store{js: js, now: now}
 	var err error
-	var kvs [7]jetstream.KeyValue
+	var kvs [8]jetstream.KeyValue
 	for i, name := range []string{topology.AccountsBucket, topology.PoolsBucket, topology.JobsBucket,
-		topology.TasksBucket, topology.NodesBucket, topology.CountsBucket, topology.SubmitErrorsBucket} {
+		topology.TasksBucket, topology.NodesBucket, topology.CountsBucket, topology.SubmitErrorsBucket,
+		topology.SchedulesBucket} {
 		if kvs[i], err = bind(name); err != nil {
 			return nil, err
 		}
@@ -64,6 +67,7 @@ func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*S
 	s.Nodes = &Repo[protocol.NodeRecord]{js: js, kv: kvs[4], notFound: batch.ErrNodeNotFound}
 	s.Counts = &Repo[Counts]{js: js, kv: kvs[5], notFound: batch.ErrJobNotFound}
 	s.Submit = &Repo[SubmitError]{js: js, kv: kvs[6], notFound: batch.ErrTaskNotFound}
+	s.Schedules = &Repo[ScheduleRecord]{js: js, kv: kvs[7], notFound: batch.ErrJobScheduleNotFound, exists: batch.ErrJobScheduleExists}
 	return s, nil
 }
 

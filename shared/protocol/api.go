@@ -13,14 +13,20 @@ import (
 // "pool.delete", "pool.resize", "node.list", "node.get", "job.add", "job.get",
 // "job.list", "job.delete", "job.terminate", "job.taskcounts", "task.add",
 // "task.addcollection", "task.get", "task.list", "task.delete",
-// "task.terminate", "task.submiterrors".
+// "task.terminate", "task.submiterrors", "job.patch", "job.update",
+// "job.listfromjobschedule", "jobschedule.add", "jobschedule.list",
+// "jobschedule.get", "jobschedule.exists", "jobschedule.patch",
+// "jobschedule.update", "jobschedule.delete", "jobschedule.disable",
+// "jobschedule.enable", "jobschedule.terminate" (see docs/nats-api.md for
+// the full list).
 type APIRequest struct {
-	PoolID string          `json:"poolId,omitempty"`
-	NodeID string          `json:"nodeId,omitempty"`
-	JobID  string          `json:"jobId,omitempty"`
-	TaskID string          `json:"taskId,omitempty"`
-	Query  url.Values      `json:"query,omitempty"`
-	Body   json.RawMessage `json:"body,omitempty"`
+	PoolID        string          `json:"poolId,omitempty"`
+	NodeID        string          `json:"nodeId,omitempty"`
+	JobID         string          `json:"jobId,omitempty"`
+	TaskID        string          `json:"taskId,omitempty"`
+	JobScheduleID string          `json:"jobScheduleId,omitempty"`
+	Query         url.Values      `json:"query,omitempty"`
+	Body          json.RawMessage `json:"body,omitempty"`
 }
 
 // APIResponse is the reply to a NATS API request: the HTTP status the REST

@@ -44,6 +44,7 @@ const (
 	NodesBucket        = "natch-nodes"
 	CountsBucket       = "natch-counts"
 	SubmitErrorsBucket = "natch-submit-errors"
+	SchedulesBucket    = "natch-schedules"
 )
 
 // Consumer names of the dispatcher.
@@ -112,6 +113,9 @@ func JobTaskKeys(account, job string) string { return account + "." + job + ".*"
 
 // JobKey is a job's key in the jobs and counts buckets.
 func JobKey(account, job string) string { return account + "." + job }
+
+// ScheduleKey is a job schedule's key in the schedules bucket.
+func ScheduleKey(account, schedule string) string { return account + "." + schedule }
 
 // PoolKey is a pool's key in the pools bucket.
 func PoolKey(account, pool string) string { return account + "." + pool }
@@ -187,6 +191,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 		{Bucket: NodesBucket, History: 1},
 		{Bucket: CountsBucket, History: 1},
 		{Bucket: SubmitErrorsBucket, History: 1, TTL: SubmitErrorTTL},
+		{Bucket: SchedulesBucket, History: 1},
 	}
 	for _, bc := range buckets {
 		bc.Storage = o.storage()
