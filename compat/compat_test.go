@@ -44,7 +44,8 @@ func TestAzureBatchSDK(t *testing.T) {
 	defer bcancel()
 	require.NoError(t, natchtest.Build(bctx, bin))
 	dataDir := t.TempDir()
-	up := natchtest.Start(t, bin, dataDir)
+	// Job schedules recurring every 2 s (schedules.test.mjs); Azure's minimum is 1 min.
+	up := natchtest.Start(t, bin, dataDir, "--min-recurrence", "1s")
 	publishApplications(t, up)
 
 	ctx, cancel := context.WithTimeout(t.Context(), nodeTimeout)

@@ -43,6 +43,9 @@ type Config struct {
 	// MaxPackageSize is the largest application package a publish accepts,
 	// in bytes. Defaults to 1 GiB.
 	MaxPackageSize int64
+	// MinRecurrence is the shortest recurrenceInterval and startWindow a
+	// job schedule may have. Defaults to Azure's 1 minute.
+	MinRecurrence time.Duration
 }
 
 // Dispatcher runs the control plane.
@@ -80,7 +83,7 @@ func (d *Dispatcher) Prepare(ctx context.Context) (*service.Service, error) {
 		return nil, err
 	}
 	d.svc = service.New(d.nc, st, service.Config{AckWait: d.cfg.Topology.AckWait, Logger: d.log, Metrics: d.cfg.Metrics,
-		MaxPackageSize: d.cfg.MaxPackageSize, Replicas: d.cfg.Topology.Replicas})
+		MaxPackageSize: d.cfg.MaxPackageSize, Replicas: d.cfg.Topology.Replicas, MinRecurrence: d.cfg.MinRecurrence})
 	return d.svc, nil
 }
 

@@ -92,6 +92,7 @@ func (c Config) validate() (*url.URL, []byte, error) {
 // errors.Is against batch.ErrJobNotFound and friends, or errors.As to read
 // Code, Message and Values); transport failures are returned wrapped.
 type Client struct {
+	scheduleOps
 	cfg  Config
 	base *url.URL
 	key  []byte
@@ -104,7 +105,9 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, base: base, key: key}, nil
+	c := &Client{cfg: cfg, base: base, key: key}
+	c.scheduleOps = scheduleOps{c}
+	return c, nil
 }
 
 // roundTrip implements transport.

@@ -82,6 +82,7 @@ func (c NATSConfig) validate() error {
 // and natch.submit.<account>.> is decided by the NATS server's own
 // authorization (users, accounts, permissions).
 type NATSClient struct {
+	scheduleOps
 	cfg NATSConfig
 	nc  *nats.Conn
 	js  jetstream.JetStream
@@ -100,8 +101,10 @@ func NewNATS(cfg NATSConfig) (*NATSClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("producer: jetstream: %w", err)
 	}
-	return &NATSClient{cfg: cfg, nc: cfg.Conn, js: js,
-		log: cfg.Logger.With("component", "producer", "account", cfg.Account)}, nil
+	c := &NATSClient{cfg: cfg, nc: cfg.Conn, js: js,
+		log: cfg.Logger.With("component", "producer", "account", cfg.Account)}
+	c.scheduleOps = scheduleOps{c}
+	return c, nil
 }
 
 // roundTrip implements transport.

@@ -124,3 +124,50 @@ func encodeBody(body any) ([]byte, error) {
 		return jsonMarshal(b)
 	}
 }
+
+func opPatchJob(id string, p *batch.JobPatch, replace bool) call {
+	c := call{op: "job.patch", method: http.MethodPatch, path: pathOf("jobs", id),
+		ids: protocol.APIRequest{JobID: id}, body: p, model: true}
+	if replace {
+		c.op, c.method = "job.update", http.MethodPut
+	}
+	return c
+}
+
+func opListScheduleJobs(schedule string, o *ListOptions) call {
+	return call{op: "job.listfromjobschedule", method: http.MethodGet, path: pathOf("jobschedules", schedule, "jobs"),
+		ids: protocol.APIRequest{JobScheduleID: schedule}, query: o.query()}
+}
+
+func opAddJobSchedule(js *batch.JobSchedule) call {
+	return call{op: "jobschedule.add", method: http.MethodPost, path: "/jobschedules", body: js, model: true}
+}
+
+func opGetJobSchedule(id string) call {
+	return call{op: "jobschedule.get", method: http.MethodGet, path: pathOf("jobschedules", id),
+		ids: protocol.APIRequest{JobScheduleID: id}}
+}
+
+func opListJobSchedules(o *ListOptions) call {
+	return call{op: "jobschedule.list", method: http.MethodGet, path: "/jobschedules", query: o.query()}
+}
+
+func opPatchJobSchedule(id string, p *batch.JobSchedulePatch, replace bool) call {
+	c := call{op: "jobschedule.patch", method: http.MethodPatch, path: pathOf("jobschedules", id),
+		ids: protocol.APIRequest{JobScheduleID: id}, body: p, model: true}
+	if replace {
+		c.op, c.method = "jobschedule.update", http.MethodPut
+	}
+	return c
+}
+
+func opDeleteJobSchedule(id string) call {
+	return call{op: "jobschedule.delete", method: http.MethodDelete, path: pathOf("jobschedules", id),
+		ids: protocol.APIRequest{JobScheduleID: id}}
+}
+
+// opJobScheduleAction is disable, enable or terminate: POSTs without a body model.
+func opJobScheduleAction(id, action string) call {
+	return call{op: "jobschedule." + action, method: http.MethodPost, path: pathOf("jobschedules", id, action),
+		ids: protocol.APIRequest{JobScheduleID: id}}
+}

@@ -407,7 +407,7 @@ func (w *Worker) accept(ctx context.Context, msg taskMsg) *task {
 	if err := json.Unmarshal(msg.Data(), &t.tm); err != nil {
 		return reject("undecodable task message", err)
 	}
-	if err := batch.ValidID("jobId", t.tm.JobID); err != nil {
+	if err := batch.ValidJobID("jobId", t.tm.JobID); err != nil {
 		return reject("invalid job id", err)
 	}
 	if err := batch.ValidID("id", t.tm.Task.ID); err != nil {

@@ -17,8 +17,8 @@ func newDispatcherCmd(getenv func(string) string) *cobra.Command {
 	var (
 		natsURL, httpAddr, publicURL string
 		replicas                     int
-		ackWait                      time.Duration
 		maxPackageSize               int64
+		ackWait, minRecurrence       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "dispatcher",
@@ -39,7 +39,8 @@ stream. Several dispatchers may run at once; they share the work.`,
 				return err
 			}
 			d := dispatcher.New(nc, js, dispatcher.Config{HTTPAddr: httpAddr, PublicURL: publicURL, Logger: log,
-				Topology: topology.Options{Replicas: replicas, AckWait: ackWait}, MaxPackageSize: maxPackageSize})
+				Topology: topology.Options{Replicas: replicas, AckWait: ackWait}, MaxPackageSize: maxPackageSize,
+				MinRecurrence: minRecurrence})
 			return d.Run(cmd.Context())
 		},
 	}
@@ -50,6 +51,7 @@ stream. Several dispatchers may run at once; they share the work.`,
 	f.IntVar(&replicas, "replicas", 1, "stream and bucket replicas (3 on a cluster)")
 	f.DurationVar(&ackWait, "ack-wait", 30*time.Second, "how long a silent worker keeps a task before it is requeued")
 	f.Int64Var(&maxPackageSize, "max-package-size", 1<<30, "largest application package (zip) a publish accepts, in bytes")
+	f.DurationVar(&minRecurrence, "min-recurrence", time.Minute, "shortest recurrenceInterval and startWindow a job schedule may have (Azure: 1m)")
 	return cmd
 }
 

@@ -32,6 +32,7 @@ type upOptions struct {
 	syncAlways                                      bool
 	nodeStopGrace                                   time.Duration
 	maxPackageSize                                  int64
+	minRecurrence                                   time.Duration
 }
 
 func newUpCmd(getenv func(string) string) *cobra.Command {
@@ -57,6 +58,7 @@ clients and scripts. Ctrl-C stops everything, nodes included.`,
 	f.BoolVar(&o.syncAlways, "sync-always", false, "fsync JetStream on every write (survives power loss; slower). Default: fsync every 2 minutes, which a process kill does not affect")
 	f.DurationVar(&o.nodeStopGrace, "node-stop-grace", 10*time.Second, "how long a stopping node's running tasks get before they are killed and requeued")
 	f.Int64Var(&o.maxPackageSize, "max-package-size", 1<<30, "largest application package (zip) a publish accepts, in bytes")
+	f.DurationVar(&o.minRecurrence, "min-recurrence", time.Minute, "shortest recurrenceInterval and startWindow a job schedule may have (Azure: 1m; lower it for tests and demos)")
 	return cmd
 }
 
@@ -107,7 +109,7 @@ func runUp(ctx context.Context, o upOptions) error {
 		apiURL = "http://" + ln.Addr().String()
 	}
 	d := dispatcher.New(nc, js, dispatcher.Config{Listener: ln, PublicURL: o.publicURL, Logger: log,
-		Topology: topology.Options{AckWait: o.ackWait}, MaxPackageSize: o.maxPackageSize})
+		Topology: topology.Options{AckWait: o.ackWait}, MaxPackageSize: o.maxPackageSize, MinRecurrence: o.minRecurrence})
 	svc, err := d.Prepare(ctx)
 	if err != nil {
 		return err

@@ -81,7 +81,8 @@ func (s *Server) serveNATS(ctx context.Context, m *nats.Msg) {
 		op = "pool.get"
 	}
 	r := &request{account: account, op: op, poolID: req.PoolID, nodeID: req.NodeID, jobID: req.JobID,
-		taskID: req.TaskID, appID: req.ApplicationID, version: req.Version, query: req.Query, body: req.Body, base: s.cfg.PublicURL, path: pathOf(op, req)}
+		taskID: req.TaskID, appID: req.ApplicationID, version: req.Version, scheduleID: req.JobScheduleID,
+		query: req.Query, body: req.Body, base: s.cfg.PublicURL, path: pathOf(op, req)}
 	if r.query == nil {
 		r.query = map[string][]string{}
 	}
@@ -103,6 +104,10 @@ func (s *Server) serveNATS(ctx context.Context, m *nats.Msg) {
 // pathOf is the REST path of a NATS op, for odata.nextLink.
 func pathOf(op string, r protocol.APIRequest) string {
 	switch {
+	case op == "job.listfromjobschedule":
+		return "/jobschedules/" + r.JobScheduleID + "/jobs"
+	case strings.HasPrefix(op, "jobschedule."):
+		return "/jobschedules"
 	case strings.HasPrefix(op, "pool."):
 		return "/pools"
 	case strings.HasPrefix(op, "node."):

@@ -91,6 +91,8 @@ type request struct {
 	header  http.Header
 	w       http.ResponseWriter // set for streaming file downloads over HTTP
 	stream  io.Reader           // the unread body of a streamed op over HTTP (streamedOps)
+	// scheduleID is the job schedule of the path (jobScheduleId).
+	scheduleID string
 }
 
 type opFunc func(ctx context.Context, r *request) (*response, error)
@@ -117,6 +119,8 @@ var routes = []route{
 	{"POST", "/jobs", "job.add"},
 	{"GET", "/jobs", "job.list"},
 	{"GET", "/jobs/{jobId}", "job.get"},
+	{"PATCH", "/jobs/{jobId}", "job.patch"},
+	{"PUT", "/jobs/{jobId}", "job.update"},
 	{"DELETE", "/jobs/{jobId}", "job.delete"},
 	{"POST", "/jobs/{jobId}/terminate", "job.terminate"},
 	{"POST", "/jobs/{jobId}/disable", "job.disable"},
@@ -142,6 +146,17 @@ var routes = []route{
 	{"GET", "/applications/{applicationId}/versions", "application.listversions"},
 	{"PUT", "/applications/{applicationId}/versions/{version}", "application.publish"},
 	{"DELETE", "/applications/{applicationId}/versions/{version}", "application.deleteversion"},
+	{"POST", "/jobschedules", "jobschedule.add"},
+	{"GET", "/jobschedules", "jobschedule.list"},
+	{"GET", "/jobschedules/{jobScheduleId}", "jobschedule.get"},
+	{"HEAD", "/jobschedules/{jobScheduleId}", "jobschedule.exists"},
+	{"PATCH", "/jobschedules/{jobScheduleId}", "jobschedule.patch"},
+	{"PUT", "/jobschedules/{jobScheduleId}", "jobschedule.update"},
+	{"DELETE", "/jobschedules/{jobScheduleId}", "jobschedule.delete"},
+	{"POST", "/jobschedules/{jobScheduleId}/disable", "jobschedule.disable"},
+	{"POST", "/jobschedules/{jobScheduleId}/enable", "jobschedule.enable"},
+	{"POST", "/jobschedules/{jobScheduleId}/terminate", "jobschedule.terminate"},
+	{"GET", "/jobschedules/{jobScheduleId}/jobs", "job.listfromjobschedule"},
 }
 
 // Handler returns the REST API handler.
@@ -219,7 +234,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, op string) {
 	}
 	req := &request{account: account, op: op, poolID: r.PathValue("poolId"), nodeID: r.PathValue("nodeId"),
 		jobID: r.PathValue("jobId"), taskID: r.PathValue("taskId"), file: r.PathValue("filePath"),
-		appID: r.PathValue("applicationId"), version: r.PathValue("version"),
+		appID: r.PathValue("applicationId"), version: r.PathValue("version"), scheduleID: r.PathValue("jobScheduleId"),
 		query: q, body: body, stream: stream, cond: cond, base: base, path: r.URL.Path, header: r.Header, w: w}
 	resp, err := s.call(r.Context(), req)
 	if err != nil {

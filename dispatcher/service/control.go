@@ -107,7 +107,7 @@ func (s *Service) DisableJob(ctx context.Context, account, id string, d *batch.J
 	if err := batch.ValidateJobDisable(d); err != nil {
 		return err
 	}
-	if batch.ValidID("jobId", id) != nil {
+	if batch.ValidJobID("jobId", id) != nil {
 		return batch.ErrJobNotFound
 	}
 	jobKey := batch.Key(id)
@@ -188,7 +188,7 @@ func (s *Service) requeueDisabled(ctx context.Context, account, jobID, key strin
 
 // EnableJob makes a disabled job active again and queues its active tasks.
 func (s *Service) EnableJob(ctx context.Context, account, id string, cond Condition) error {
-	if batch.ValidID("jobId", id) != nil {
+	if batch.ValidJobID("jobId", id) != nil {
 		return batch.ErrJobNotFound
 	}
 	jobKey := batch.Key(id)
@@ -236,6 +236,7 @@ func (s *Service) queueActive(ctx context.Context, account string, job *state.Jo
 	for _, key := range keys {
 		skip := false
 		t, _, err := s.st.Tasks.Update(ctx, key, func(t *state.TaskRecord) error {
+			t.PoolKey = job.PoolKey // the job's pool may have changed while it was disabled
 			skip = !t.Ready() ||
 				queued(ctx, str, topology.TaskSubject(account, t.PoolKey, jobKey, batch.Key(t.ID)), 0)
 			if skip {

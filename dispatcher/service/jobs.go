@@ -28,7 +28,41 @@ func (s *Service) AddJob(ctx context.Context, account string, j *batch.Job) (*ba
 	if err := batch.ValidateJobAdd(j); err != nil {
 		return nil, err
 	}
-	pool, err := s.GetPool(ctx, account, j.PoolInfo.PoolID)
+	// Jobs and job schedules share one namespace of ids.
+	if _, _, err := s.st.Schedules.Get(ctx, topology.ScheduleKey(account, batch.Key(j.ID))); err == nil {
+		return nil, batch.Errorf(409, "JobScheduleWithSameIdExists", "A job schedule with the same id exists.").With("PropertyName", "id")
+	} else if !errors.Is(err, batch.ErrJobScheduleNotFound) {
+		return nil, err
+	}
+	key := topology.JobKey(account, batch.Key(j.ID))
+	if _, _, err := s.st.Jobs.Get(ctx, key); err == nil {
+		return nil, batch.ErrJobExists // before an auto pool is made for it
+	}
+	autoPool := ""
+	if a := j.PoolInfo.AutoPoolSpecification; a != nil {
+		autoPool = batch.AutoPoolID(a.AutoPoolIDPrefix, key+"/"+NewUUID())
+	}
+	job, err := s.addJob(ctx, account, j, "", autoPool)
+	if err != nil && autoPool != "" {
+		if derr := ignoreConflict(s.DeletePool(ctx, account, autoPool, Condition{})); derr != nil {
+			s.log.WarnContext(ctx, "delete the auto pool of a job not added", "pool", autoPool, "err", derr)
+		}
+	}
+	return job, err
+}
+
+// addJob creates a validated job; scheduleKey names the job schedule that
+// creates it (empty for none). A job whose poolInfo has an
+// autoPoolSpecification runs on the pool autoPool, which is created unless
+// it exists (a schedule's shared pool, or a second attempt).
+func (s *Service) addJob(ctx context.Context, account string, j *batch.Job, scheduleKey, autoPool string) (*batch.Job, error) {
+	var pool *batch.Pool
+	var err error
+	if a := j.PoolInfo.AutoPoolSpecification; a != nil {
+		pool, err = s.ensureAutoPool(ctx, account, autoPool, a)
+	} else {
+		pool, err = s.GetPool(ctx, account, j.PoolInfo.PoolID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +77,10 @@ func (s *Service) AddJob(ctx context.Context, account string, j *batch.Job) (*ba
 		}
 	}
 	now := batch.At(s.st.Now())
-	rec := &state.JobRecord{Job: *j, PoolKey: batch.Key(pool.ID)}
+	rec := &state.JobRecord{Job: *j, PoolKey: batch.Key(pool.ID), ScheduleKey: scheduleKey}
+	if a := j.PoolInfo.AutoPoolSpecification; a != nil && a.PoolLifetimeOption == batch.AutoPoolJob {
+		rec.AutoPoolID = pool.ID
+	}
 	rec.ETag, rec.LastModified = s.st.Stamp()
 	rec.URL, rec.CreationTime, rec.State, rec.StateTransitionTime = "", now, batch.JobActive, now
 	rec.PreviousState, rec.PreviousStateTransitionTime, rec.Stats = "", nil, nil
@@ -69,7 +106,7 @@ func (s *Service) AddJob(ctx context.Context, account string, j *batch.Job) (*ba
 
 // GetJob returns a job.
 func (s *Service) GetJob(ctx context.Context, account, id string) (*state.JobRecord, error) {
-	if batch.ValidID("jobId", id) != nil {
+	if batch.ValidJobID("jobId", id) != nil {
 		return nil, batch.ErrJobNotFound
 	}
 	j, _, err := s.st.Jobs.Get(ctx, topology.JobKey(account, batch.Key(id)))
@@ -126,7 +163,7 @@ func (s *Service) DeleteJob(ctx context.Context, account, id string, cond Condit
 }
 
 func (s *Service) endJob(ctx context.Context, account, id, to, reason string, cond Condition) error {
-	if batch.ValidID("jobId", id) != nil {
+	if batch.ValidJobID("jobId", id) != nil {
 		return batch.ErrJobNotFound
 	}
 	key := topology.JobKey(account, batch.Key(id))
@@ -229,7 +266,11 @@ func (s *Service) teardown(ctx context.Context, account string, rec *state.JobRe
 		if err := s.st.Counts.Delete(ctx, key); err != nil {
 			return err
 		}
-		return s.st.Jobs.Delete(ctx, key)
+		if err := s.st.Jobs.Delete(ctx, key); err != nil {
+			return err
+		}
+		s.jobEnded(ctx, account, rec)
+		return nil
 	}
 	_, _, err = s.st.Jobs.Update(ctx, key, func(j *state.JobRecord) error {
 		if j.State != batch.JobTerminating {
@@ -238,7 +279,20 @@ func (s *Service) teardown(ctx context.Context, account string, rec *state.JobRe
 		s.setJobState(j, batch.JobCompleted)
 		return nil
 	})
+	if err == nil {
+		s.jobEnded(ctx, account, rec)
+	}
 	return err
+}
+
+// jobEnded runs what follows a job's completion or deletion: its schedule
+// may create the next job, and its auto pool (lifetime job) is deleted
+// unless kept alive.
+func (s *Service) jobEnded(ctx context.Context, account string, job *state.JobRecord) {
+	s.scheduleJobEnded(ctx, account, job)
+	if job.AutoPoolID != "" && job.PoolInfo != nil && job.PoolInfo.AutoPoolSpecification != nil {
+		s.endAutoPool(ctx, account, job.AutoPoolID, job.PoolInfo.AutoPoolSpecification)
+	}
 }
 
 // allTasksComplete applies a job's onAllTasksComplete once its counts say

@@ -1,5 +1,5 @@
 // Package service is the dispatcher's service layer: every API operation
-// (pools, nodes, jobs, tasks), the task state machine driven by worker
+// (pools, nodes, jobs, job schedules, tasks), the task state machine driven by worker
 // events, the submit-stream ingester and the job task counts. The REST and
 // NATS transports in dispatcher/api both call it, so an operation behaves the
 // same whichever way it arrives.
@@ -49,6 +49,10 @@ type Config struct {
 	// Replicas is the replica count of the package buckets the service
 	// creates. Defaults to 1.
 	Replicas int
+	// MinRecurrence is the shortest recurrenceInterval and startWindow a
+	// job schedule may have. Defaults to Azure's batch.MinRecurrence (1
+	// minute); tests and demos lower it.
+	MinRecurrence time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -56,6 +60,7 @@ func (c Config) withDefaults() Config {
 	c.CountsFlush = cmp.Or(c.CountsFlush, 50*time.Millisecond)
 	c.MaxPackageSize = cmp.Or(c.MaxPackageSize, 1<<30)
 	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.MinRecurrence = cmp.Or(c.MinRecurrence, batch.MinRecurrence)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -165,12 +170,13 @@ func (s *Service) killOnNode(ctx context.Context, account string, t *state.TaskR
 }
 
 // Run runs the service's background loops (task events, submit stream,
-// counts) until ctx ends.
+// counts, job schedules) until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.counts.run(gctx) })
 	g.Go(func() error { return s.runEvents(gctx) })
 	g.Go(func() error { return s.runSubmit(gctx) })
+	g.Go(func() error { return s.runSchedules(gctx) })
 	err := g.Wait()
 	s.bgCancel() // an interrupted teardown resumes at the next start (Reconcile)
 	s.bg.Wait()

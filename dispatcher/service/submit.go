@@ -107,7 +107,7 @@ func (s *Service) recordSubmitError(ctx context.Context, account, jobKey, taskID
 
 // SubmitErrors lists the failed fast-path adds of a job.
 func (s *Service) SubmitErrors(ctx context.Context, account, jobID string) ([]state.SubmitError, error) {
-	if batch.ValidID("jobId", jobID) != nil {
+	if batch.ValidJobID("jobId", jobID) != nil {
 		return nil, batch.ErrJobNotFound
 	}
 	es, err := s.st.Submit.List(ctx, topology.JobTaskKeys(account, batch.Key(jobID)))

@@ -21,6 +21,38 @@ type JobRecord struct {
 	batch.Job
 	// PoolKey is the storage key of the job's pool.
 	PoolKey string `json:"natchPoolKey"`
+	// ScheduleKey is the storage key of the job schedule that created the
+	// job; empty for a job added directly.
+	ScheduleKey string `json:"natchScheduleKey,omitempty"`
+	// AutoPoolID is the auto pool created for this job alone (lifetime
+	// job), deleted when the job ends unless kept alive.
+	AutoPoolID string `json:"natchAutoPool,omitempty"`
+}
+
+// ScheduleRecord is a job schedule as stored: the API shape plus where
+// the schedule is in its recurrences.
+type ScheduleRecord struct {
+	batch.JobSchedule
+	// Anchor is the due time of the first recurrence: doNotRunUntil, or
+	// when the schedule was added or its schedule last changed.
+	Anchor batch.Time `json:"natchAnchor"`
+	// NextRecurrence is the index of the first recurrence not yet run or
+	// skipped (recurrence k is due at Anchor + k × recurrenceInterval).
+	NextRecurrence int64 `json:"natchNextRecurrence"`
+	// JobCount is how many jobs the schedule has created; the n-th is
+	// batch.ScheduleJobID(id, n).
+	JobCount int `json:"natchJobCount"`
+	// ActiveJob is the id of the schedule's job that has not completed
+	// yet; empty when there is none.
+	ActiveJob string `json:"natchActiveJob,omitempty"`
+	// JobCreated says that ActiveJob's record was written. A schedule
+	// whose ActiveJob is set but not created (a dispatcher stopped between
+	// the two writes) creates it at its next evaluation.
+	JobCreated bool `json:"natchJobCreated,omitempty"`
+	// AutoPoolID is the auto pool all the schedule's jobs share (lifetime
+	// jobschedule): created with the first job, deleted when the schedule
+	// completes or is deleted unless kept alive.
+	AutoPoolID string `json:"natchAutoPool,omitempty"`
 }
 
 // TaskRecord is a task as stored: the API shape plus the dispatch state.

@@ -1,5 +1,6 @@
 // Package state is the dispatcher's repository over JetStream KV: accounts,
-// pools, jobs, tasks, nodes, task counts and applications. Every change is a
+// pools, jobs, tasks, nodes, task counts, dependencies, applications and job
+// schedules. Every change is a
 // compare-and-set on the entry's revision; KV errors become domain errors
 // (batch.ErrJobNotFound, batch.ErrTaskExists, ...) here and nowhere else.
 package state
@@ -34,8 +35,10 @@ type Store struct {
 	Submit   *Repo[SubmitError]
 	Deps     *Repo[Dep]
 	Apps     *Repo[protocol.ApplicationRecord]
-	now      func() time.Time
-	lastTick atomic.Uint64
+	// Schedules are the job schedules.
+	Schedules *Repo[ScheduleRecord]
+	now       func() time.Time
+	lastTick  atomic.Uint64
 }
 
 // Open binds the store to the buckets topology.Ensure created.
@@ -52,10 +55,10 @@ func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*S
 	}
 	s := &Store{js: js, now: now}
 	var err error
-	var kvs [9]jetstream.KeyValue
+	var kvs [10]jetstream.KeyValue
 	for i, name := range []string{topology.AccountsBucket, topology.PoolsBucket, topology.JobsBucket,
 		topology.TasksBucket, topology.NodesBucket, topology.CountsBucket, topology.SubmitErrorsBucket,
-		topology.DepsBucket, topology.ApplicationsBucket} {
+		topology.DepsBucket, topology.ApplicationsBucket, topology.SchedulesBucket} {
 		if kvs[i], err = bind(name); err != nil {
 			return nil, err
 		}
@@ -69,6 +72,7 @@ func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*S
 	s.Submit = &Repo[SubmitError]{js: js, kv: kvs[6], notFound: batch.ErrTaskNotFound}
 	s.Deps = &Repo[Dep]{js: js, kv: kvs[7], notFound: batch.ErrTaskNotFound}
 	s.Apps = &Repo[protocol.ApplicationRecord]{js: js, kv: kvs[8], notFound: batch.ErrApplicationNotFound}
+	s.Schedules = &Repo[ScheduleRecord]{js: js, kv: kvs[9], notFound: batch.ErrJobScheduleNotFound, exists: batch.ErrJobScheduleExists}
 	return s, nil
 }
 

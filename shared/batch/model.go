@@ -167,10 +167,11 @@ type PoolEvaluateAutoScale struct {
 	AutoScaleFormula string `json:"autoScaleFormula"`
 }
 
-// PoolInformation says which pool a job runs on.
+// PoolInformation says which pool a job runs on: an existing one (PoolID)
+// or one the service creates for it (AutoPoolSpecification).
 type PoolInformation struct {
-	PoolID                string `json:"poolId,omitempty"`
-	AutoPoolSpecification Raw    `json:"autoPoolSpecification,omitempty"`
+	PoolID                string                 `json:"poolId,omitempty"`
+	AutoPoolSpecification *AutoPoolSpecification `json:"autoPoolSpecification,omitempty"`
 }
 
 // JobExecutionInformation is a job's execution state.

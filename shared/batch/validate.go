@@ -73,8 +73,10 @@ func ValidID(property, id string) error {
 }
 
 // Key returns the storage key of an id: ids are case-insensitive, so the
-// lower-cased id. Valid ids are valid KV key tokens.
-func Key(id string) string { return strings.ToLower(id) }
+// lower-cased id, with the ":" of a job schedule's job ids
+// ("<scheduleId>:job-<n>") as "=". Valid ids are valid KV key and NATS
+// subject tokens.
+func Key(id string) string { return strings.ToLower(strings.ReplaceAll(id, ":", "=")) }
 
 // EqualFold reports whether two enum values are equal, ignoring case, as
 // Azure compares enums.
@@ -243,19 +245,17 @@ func ValidateJobAdd(j *Job) error {
 	if err := ValidID("id", j.ID); err != nil {
 		return err
 	}
-	if err := validJobManager(j); err != nil {
+	return validateJob(j, false)
+}
+
+// validateJob checks a job, its id aside; inSchedule allows what only a
+// job schedule's job specification may say.
+func validateJob(j *Job, inSchedule bool) error {
+	if err := validPoolInfo("poolInfo", j.PoolInfo, inSchedule); err != nil {
 		return err
 	}
-	if j.PoolInfo == nil || (j.PoolInfo.PoolID == "" && len(j.PoolInfo.AutoPoolSpecification) == 0) {
-		return MissingProperty("poolInfo")
-	}
-	if j.PoolInfo.PoolID != "" {
-		if err := ValidID("poolInfo.poolId", j.PoolInfo.PoolID); err != nil {
-			return err
-		}
-	} else {
-		return (&Error{Status: 400, Code: "InvalidPropertyValue",
-			Message: "Auto pools are not supported yet; create a pool and set poolInfo.poolId."}).With("PropertyName", "poolInfo.autoPoolSpecification")
+	if err := validJobManager(j); err != nil {
+		return err
 	}
 	if j.Priority != nil && (*j.Priority < -1000 || *j.Priority > 1000) {
 		return InvalidProperty("priority", "must be between -1000 and 1000")

@@ -11,12 +11,17 @@ import (
 //
 // Operation names follow the SDK's: "pool.add", "pool.get", "pool.list",
 // "pool.delete", "pool.resize", "node.list", "node.get", "job.add", "job.get",
-// "job.list", "job.delete", "job.terminate", "job.taskcounts", "task.add",
-// "task.addcollection", "task.get", "task.list", "task.delete",
-// "task.terminate", "task.submiterrors", and the application operations
-// "application.list", "application.get", "application.listversions",
-// "application.patch", "application.delete", "application.deleteversion",
-// "application.publish".
+// "job.list", "job.delete", "job.terminate", "job.taskcounts", "job.patch",
+// "job.update", "job.listfromjobschedule", "task.add", "task.addcollection",
+// "task.get", "task.list", "task.delete", "task.terminate",
+// "task.submiterrors", the job schedule operations "jobschedule.add",
+// "jobschedule.list", "jobschedule.get", "jobschedule.exists",
+// "jobschedule.patch", "jobschedule.update", "jobschedule.delete",
+// "jobschedule.disable", "jobschedule.enable", "jobschedule.terminate", and
+// the application operations "application.list", "application.get",
+// "application.listversions", "application.patch", "application.delete",
+// "application.deleteversion", "application.publish" (docs/nats-api.md has
+// the full list).
 type APIRequest struct {
 	PoolID string `json:"poolId,omitempty"`
 	NodeID string `json:"nodeId,omitempty"`
@@ -24,8 +29,10 @@ type APIRequest struct {
 	TaskID string `json:"taskId,omitempty"`
 	// ApplicationID and Version address an application and one of its
 	// packages (application.* operations).
-	ApplicationID string          `json:"applicationId,omitempty"`
-	Version       string          `json:"version,omitempty"`
+	ApplicationID string `json:"applicationId,omitempty"`
+	Version       string `json:"version,omitempty"`
+	// JobScheduleID addresses a job schedule (jobschedule.* operations).
+	JobScheduleID string          `json:"jobScheduleId,omitempty"`
 	Query         url.Values      `json:"query,omitempty"`
 	Body          json.RawMessage `json:"body,omitempty"`
 }

@@ -51,6 +51,7 @@ const (
 	// ApplicationsBucket holds application records (protocol.ApplicationRecord),
 	// keyed ApplicationKey.
 	ApplicationsBucket = "natch-applications"
+	SchedulesBucket    = "natch-schedules"
 )
 
 // ApplicationsContainer is the blob container (in each account's object
@@ -136,6 +137,9 @@ func JobDepKeys(account, job string) string { return account + "." + job + ".>" 
 // JobKey is a job's key in the jobs and counts buckets.
 func JobKey(account, job string) string { return account + "." + job }
 
+// ScheduleKey is a job schedule's key in the schedules bucket.
+func ScheduleKey(account, schedule string) string { return account + "." + schedule }
+
 // PoolKey is a pool's key in the pools bucket.
 func PoolKey(account, pool string) string { return account + "." + pool }
 
@@ -215,6 +219,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 		{Bucket: SubmitErrorsBucket, History: 1, TTL: SubmitErrorTTL},
 		{Bucket: DepsBucket, History: 1},
 		{Bucket: ApplicationsBucket, History: 1},
+		{Bucket: SchedulesBucket, History: 1},
 	}
 	for _, bc := range buckets {
 		bc.Storage = o.storage()
