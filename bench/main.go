@@ -7,6 +7,11 @@
 //	            (target: ≥ 20,000/s)
 //	latency     one task at a time on an idle node: executionInfo.startTime −
 //	            the time the add returned (targets: p50 ≤ 5 ms, p99 ≤ 50 ms)
+//	staging     (only with -only staging) 1 GiB in 256 files staged from the
+//	            object store into a task directory by worker/stage and
+//	            uploaded back, against a raw copy of the same bytes with the
+//	            same blob client (target: natch ≥ 0.80 × raw); in process,
+//	            no natch binary needed
 //
 // Each benchmark starts its own `natch up` in a fresh data dir, talks to it
 // over the REST API (SharedKey-signed, as the Azure SDKs do) and stops it
@@ -19,6 +24,7 @@
 // Usage (make bench builds bin/natch first):
 //
 //	go run ./bench -natch bin/natch [-only throughput|submit|latency] [-tasks 20000] [-json] [-keep]
+//	go run ./bench -only staging [-stage-mb 1024] [-stage-files 256]
 //
 // It exits 0 when the measurements were made, whether or not they meet
 // the targets, and 1 on errors.
@@ -63,6 +69,8 @@ type options struct {
 	submitConcurrency []int
 	latencyN          int
 	latencyPoll       time.Duration
+	stageMB           int
+	stageFiles        int
 	keep              bool
 	json              bool
 	dir               string
@@ -76,7 +84,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.natch, "natch", "bin/natch", "the natch binary to measure")
-	fs.StringVar(&o.only, "only", "", "run one benchmark: throughput, submit or latency (default: all three)")
+	fs.StringVar(&o.only, "only", "", "run one benchmark: throughput, submit, latency or staging (default: the first three)")
+	fs.IntVar(&o.stageMB, "stage-mb", 1024, "MiB staged and uploaded in the staging benchmark (e.g. 64 for a quick run)")
+	fs.IntVar(&o.stageFiles, "stage-files", 256, "files the staging benchmark's bytes are split into")
 	fs.IntVar(&o.tasks, "tasks", 20000, "tasks in the throughput benchmark (natch and baseline)")
 	fs.IntVar(&o.rounds, "rounds", 1, "natch runs in the throughput benchmark; baseline runs before and after each")
 	fs.IntVar(&o.addConcurrency, "add-concurrency", 8, "addtaskcollection requests in flight in the throughput benchmark")
@@ -96,9 +106,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	switch o.only {
-	case "", "throughput", "submit", "latency":
+	case "", "throughput", "submit", "latency", "staging":
 	default:
-		return o, fmt.Errorf("-only %q: want throughput, submit or latency", o.only)
+		return o, fmt.Errorf("-only %q: want throughput, submit, latency or staging", o.only)
+	}
+	if o.stageMB < 1 || o.stageFiles < 1 {
+		return o, fmt.Errorf("-stage-mb and -stage-files must be positive")
+	}
+	if o.only == "staging" { // in process: no natch binary
+		return o, nil
 	}
 	for _, s := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -143,6 +159,7 @@ type summary struct {
 	Throughput *throughputResult `json:"throughput,omitempty"`
 	Submit     *submitResult     `json:"submit,omitempty"`
 	Latency    *latencyResult    `json:"latency,omitempty"`
+	Staging    *stagingResult    `json:"staging,omitempty"`
 	Verdicts   []verdict         `json:"verdicts"`
 	WorkDir    string            `json:"workDir,omitempty"`
 }
@@ -176,9 +193,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	p := &printer{w: stderr, start: time.Now()}
 	s := summary{Date: time.Now().UTC(), Machine: thisMachine()}
 	s.Machine.Dir, s.Machine.FS = o.dir, fsType(o.dir)
-	p.logf("natch bench: %s, %d CPUs (%s), work dir %s (%s)", o.natch, s.Machine.CPUs, s.Machine.CPUModel, o.workDir, s.Machine.FS)
+	what := o.natch
+	if o.only == "staging" {
+		what = "staging (in process)"
+	}
+	p.logf("natch bench: %s, %d CPUs (%s), work dir %s (%s)", what, s.Machine.CPUs, s.Machine.CPUModel, o.workDir, s.Machine.FS)
 
 	want := func(name string) bool { return o.only == "" || o.only == name }
+	if o.only == "staging" {
+		if s.Staging, err = runStaging(ctx, o, p); err != nil {
+			return fmt.Errorf("staging: %w", err)
+		}
+	}
 	if want("throughput") {
 		if s.Throughput, err = runThroughput(ctx, o, p); err != nil {
 			return fmt.Errorf("throughput: %w", err)

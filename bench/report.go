@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/natch-io/natch/worker/stage"
 )
 
 // Targets of the benchmarks (see docs/benchmarks.md).
@@ -126,6 +128,12 @@ func (s summary) verdicts() []verdict {
 			verdict{Benchmark: "latency p99 (start − add)", Measured: fmt.Sprintf("%.2f ms", l.Start.P99),
 				Target: fmt.Sprintf("≤ %.0f ms", targetP99Ms), Pass: l.Start.P99 <= targetP99Ms})
 	}
+	if st := s.Staging; st != nil {
+		out = append(out, verdict{Benchmark: "staging natch/raw copy",
+			Measured: fmt.Sprintf("stage %.0f + upload %.0f MiB/s vs raw %.0f + %.0f MiB/s = %.2f",
+				st.Stage, st.Upload, st.RawDownload, st.RawUpload, st.Ratio),
+			Target: fmt.Sprintf("≥ %.2f", targetStageRatio), Pass: st.Ratio >= targetStageRatio})
+	}
 	return out
 }
 
@@ -195,6 +203,14 @@ func writeTables(w io.Writer, s summary) {
 			{"add → seen completed", l.Completed}} {
 			row(x.name, f2(x.d.Min), f2(x.d.P50), f2(x.d.P90), f2(x.d.P99), f2(x.d.Max))
 		}
+		tw.Flush()
+	}
+	if st := s.Staging; st != nil {
+		fmt.Fprintf(w, "\nStaging (%d files, %d MiB, object store, %d at a time)\n", st.Files, st.Bytes>>20, stage.DefaultParallel)
+		row("MiB/s", "download", "upload")
+		row("raw copy (before and after, mean time)", f0(st.RawDownload), f0(st.RawUpload))
+		row("worker/stage (cold cache)", f0(st.Stage), f0(st.Upload))
+		row("worker/stage (node cache hit)", f0(st.CachedStage), "")
 		tw.Flush()
 	}
 	fmt.Fprintf(w, "\nSummary\n")

@@ -109,3 +109,14 @@ const (
 	CodeResourceDirCreate = "ResourceDirectoryCreateFailed"
 	CodeTaskLost          = "TaskLost"
 )
+
+// TaskLogsContainer is the auto-storage (object store) container of an
+// account where workers keep copies of tasks' stdout.txt and stderr.txt,
+// so that the logs of a completed task outlive its node.
+const TaskLogsContainer = "natch-task-logs"
+
+// TaskLogBlob is the blob name of a task log copy in TaskLogsContainer:
+// "<jobId>/<taskId>/<file>", file being stdout.txt or stderr.txt.
+func TaskLogBlob(jobID, taskID, file string) string {
+	return jobID + "/" + taskID + "/" + file
+}
