@@ -14,6 +14,11 @@
 //	            min(4, $PendingTasks.GetSample(1)), evaluated every second):
 //	            first task running and all done, after the add
 //	            (target: first task running ≤ 3 s)
+//	staging     (only with -only staging) 1 GiB in 256 files staged from the
+//	            object store into a task directory by worker/stage and
+//	            uploaded back, against a raw copy of the same bytes with the
+//	            same blob client (target: natch ≥ 0.80 × raw); in process,
+//	            no natch binary needed
 //
 // Each benchmark starts its own `natch up` in a fresh data dir, talks to it
 // over the REST API (SharedKey-signed, as the Azure SDKs do) and stops it
@@ -26,6 +31,7 @@
 // Usage (make bench builds bin/natch first):
 //
 //	go run ./bench -natch bin/natch [-only throughput|submit|latency|fanin|autoscale] [-tasks 20000] [-json] [-keep]
+//	go run ./bench -only staging [-stage-mb 1024] [-stage-files 256]
 //
 // It exits 0 when the measurements were made, whether or not they meet
 // the targets, and 1 on errors.
@@ -74,6 +80,8 @@ type options struct {
 	autoscaleTasks    int
 	autoscaleCommand  string
 	autoscaleSlots    int
+	stageMB           int
+	stageFiles        int
 	keep              bool
 	json              bool
 	dir               string
@@ -87,7 +95,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.natch, "natch", "bin/natch", "the natch binary to measure")
-	fs.StringVar(&o.only, "only", "", "run one benchmark: throughput, submit, latency, fanin or autoscale (default: all)")
+	fs.StringVar(&o.only, "only", "", "run one benchmark: throughput, submit, latency, fanin, autoscale or staging (default: all but staging)")
+	fs.IntVar(&o.stageMB, "stage-mb", 1024, "MiB staged and uploaded in the staging benchmark (e.g. 64 for a quick run)")
+	fs.IntVar(&o.stageFiles, "stage-files", 256, "files the staging benchmark's bytes are split into")
 	fs.IntVar(&o.tasks, "tasks", 20000, "tasks in the throughput benchmark (natch and baseline)")
 	fs.IntVar(&o.rounds, "rounds", 1, "natch runs in the throughput benchmark; baseline runs before and after each")
 	fs.IntVar(&o.addConcurrency, "add-concurrency", 8, "addtaskcollection requests in flight in the throughput benchmark")
@@ -111,9 +121,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	switch o.only {
-	case "", "throughput", "submit", "latency", "fanin", "autoscale":
+	case "", "throughput", "submit", "latency", "fanin", "autoscale", "staging":
 	default:
-		return o, fmt.Errorf("-only %q: want throughput, submit, latency, fanin or autoscale", o.only)
+		return o, fmt.Errorf("-only %q: want throughput, submit, latency, fanin, autoscale or staging", o.only)
+	}
+	if o.stageMB < 1 || o.stageFiles < 1 {
+		return o, fmt.Errorf("-stage-mb and -stage-files must be positive")
+	}
+	if o.only == "staging" { // in process: no natch binary
+		return o, nil
 	}
 	for _, s := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -161,6 +177,7 @@ type summary struct {
 	Latency    *latencyResult    `json:"latency,omitempty"`
 	FanIn      *fanInResult      `json:"fanIn,omitempty"`
 	Autoscale  *autoscaleResult  `json:"autoscale,omitempty"`
+	Staging    *stagingResult    `json:"staging,omitempty"`
 	Verdicts   []verdict         `json:"verdicts"`
 	WorkDir    string            `json:"workDir,omitempty"`
 }
@@ -194,9 +211,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	p := &printer{w: stderr, start: time.Now()}
 	s := summary{Date: time.Now().UTC(), Machine: thisMachine()}
 	s.Machine.Dir, s.Machine.FS = o.dir, fsType(o.dir)
-	p.logf("natch bench: %s, %d CPUs (%s), work dir %s (%s)", o.natch, s.Machine.CPUs, s.Machine.CPUModel, o.workDir, s.Machine.FS)
+	what := o.natch
+	if o.only == "staging" {
+		what = "staging (in process)"
+	}
+	p.logf("natch bench: %s, %d CPUs (%s), work dir %s (%s)", what, s.Machine.CPUs, s.Machine.CPUModel, o.workDir, s.Machine.FS)
 
 	want := func(name string) bool { return o.only == "" || o.only == name }
+	if o.only == "staging" {
+		if s.Staging, err = runStaging(ctx, o, p); err != nil {
+			return fmt.Errorf("staging: %w", err)
+		}
+	}
 	if want("throughput") {
 		if s.Throughput, err = runThroughput(ctx, o, p); err != nil {
 			return fmt.Errorf("throughput: %w", err)

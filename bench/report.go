@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/natch-io/natch/worker/stage"
 )
 
 // Targets of the benchmarks (see docs/benchmarks.md).
@@ -136,6 +138,12 @@ func (s summary) verdicts() []verdict {
 			Measured: fmt.Sprintf("%.2f s (all %d done %.2f s)", a.FirstRun, a.Tasks, a.AllDone),
 			Target:   fmt.Sprintf("≤ %.0f s", targetFirstRunS), Pass: a.FirstRun <= targetFirstRunS})
 	}
+	if st := s.Staging; st != nil {
+		out = append(out, verdict{Benchmark: "staging natch/raw copy",
+			Measured: fmt.Sprintf("stage %.0f + upload %.0f MiB/s vs raw %.0f + %.0f MiB/s = %.2f",
+				st.Stage, st.Upload, st.RawDownload, st.RawUpload, st.Ratio),
+			Target: fmt.Sprintf("≥ %.2f", targetStageRatio), Pass: st.Ratio >= targetStageRatio})
+	}
 	return out
 }
 
@@ -228,6 +236,14 @@ func writeTables(w io.Writer, s summary) {
 			back = f2(a.BackToZero)
 		}
 		row(f2(a.FirstNode), f2(a.FirstRun), f2(a.AllDone), f2(a.SeenDone), a.MaxNodes, back)
+		tw.Flush()
+	}
+	if st := s.Staging; st != nil {
+		fmt.Fprintf(w, "\nStaging (%d files, %d MiB, object store, %d at a time)\n", st.Files, st.Bytes>>20, stage.DefaultParallel)
+		row("MiB/s", "download", "upload")
+		row("raw copy (before and after, mean time)", f0(st.RawDownload), f0(st.RawUpload))
+		row("worker/stage (cold cache)", f0(st.Stage), f0(st.Upload))
+		row("worker/stage (node cache hit)", f0(st.CachedStage), "")
 		tw.Flush()
 	}
 	fmt.Fprintf(w, "\nSummary\n")

@@ -58,6 +58,18 @@ type Config struct {
 	// PollWait is how long one pull request waits for a task on the server.
 	// Defaults to 30s.
 	PollWait time.Duration
+	// StorageConnectionString is the account's linked Azure storage (an
+	// account-key connection string, or "UseDevelopmentStorage=true"):
+	// autoStorageContainerName resource files and bare output container
+	// names then address Azure. Empty: the NATS object store.
+	StorageConnectionString string
+	// BlobCacheMaxBytes bounds the node's blob cache
+	// (volatile/natch-blobcache). Defaults to 4 GiB; negative disables the
+	// cache.
+	BlobCacheMaxBytes int64
+	// NoLogCopies turns off the background copies of tasks' stdout.txt and
+	// stderr.txt to the object store container protocol.TaskLogsContainer.
+	NoLogCopies bool
 	// Runner runs the processes. Defaults to run.New().
 	Runner Runner
 	// Logger defaults to discarding.
@@ -121,6 +133,7 @@ func New(nc *nats.Conn, js jetstream.JetStream, cfg Config) (*Worker, error) {
 		held:    make(map[*task]struct{}),
 		poke:    make(chan struct{}, 1),
 		acks:    make(chan pendingAck, 1024),
+		logs:    make(chan logCopy, logQueue),
 	}
 	w.log = cfg.Logger.With("component", "worker", "pool", cfg.PoolID, "node", cfg.NodeID)
 	return w, nil

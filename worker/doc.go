@@ -23,6 +23,9 @@
 //     (shutdown, lost node) redelivers the same attempt.
 //   - requeue: the worker gives a task back without it counting as a retry
 //     (Nak plus a "requeued" event).
+//   - staging: a task with resource or output files is staged by
+//     worker/stage before its process starts (through the node's blob
+//     cache) and its outputs uploaded after it ends, before "completed".
 //   - retention: how long a finished task's directory stays on the node;
 //     the deadline goes into a journal (RetentionDir) and a janitor removes
 //     expired directories, also across worker restarts.

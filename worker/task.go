@@ -47,6 +47,8 @@ func (w *Worker) runTask(workCtx, settleCtx context.Context, t *task) {
 	case taskCtx.Err() != nil:
 		now := time.Now()
 		res = run.Result{StartTime: now, EndTime: now, Interrupted: true}
+	case len(t.tm.Task.ResourceFiles) > 0 || len(t.tm.Task.OutputFiles) > 0:
+		res = w.executeWithFiles(taskCtx, t)
 	default:
 		res = w.execute(taskCtx, t)
 	}
@@ -166,6 +168,9 @@ func (w *Worker) settle(ctx context.Context, t *task, res run.Result, cause erro
 	}
 	if err := t.msg.Ack(); err != nil {
 		log.WarnContext(ctx, "ack task", "err", err)
+	}
+	if (res.StdoutSize > 0 || res.StderrSize > 0) && !w.cfg.NoLogCopies {
+		w.queueLogCopy(t, res)
 	}
 	if log.Enabled(ctx, slog.LevelDebug) {
 		log.DebugContext(ctx, "task completed", "exit_code", res.ExitCode, "failure", res.FailureInfo,

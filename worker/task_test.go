@@ -138,7 +138,7 @@ func TestTaskEnvironment(t *testing.T) {
 	for k, v := range want {
 		require.Equal(t, v, env[k], k)
 	}
-	for _, d := range []string{"shared", "startup", "applications", "workitems"} {
+	for _, d := range []string{"shared", "startup", "applications", "workitems", "fsmounts", "volatile"} {
 		require.DirExists(t, filepath.Join(root, d))
 	}
 }

@@ -16,9 +16,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/blob"
 	"github.com/natch-io/natch/shared/protocol"
 	"github.com/natch-io/natch/shared/topology"
 	"github.com/natch-io/natch/worker/run"
+	"github.com/natch-io/natch/worker/stage"
 )
 
 // ErrNodeRemoved is returned by Run when the node's record was deleted or set
@@ -62,6 +64,7 @@ type Worker struct {
 	recordKey string
 	journal   *journal
 	bootTime  time.Time
+	stager    *stage.Stager
 	slotCh    chan struct{} // a token per slot in use or reserved for a fetch
 	settleCh  chan struct{} // a token per finished task whose result is being reported
 
@@ -74,6 +77,7 @@ type Worker struct {
 
 	poke chan struct{}   // asks the record writer for a prompt write
 	acks chan pendingAck // async publishes whose PubAck is checked in the background
+	logs chan logCopy    // task logs to copy to the object store in the background
 	rec  recordState     // owned by the record writer after prepare
 
 	apps appState // application packages (apppkg.go)
@@ -152,6 +156,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	bg.Go(func() { w.checkAcks(bgCtx) })
 	bg.Go(func() { w.progressLoop(bgCtx) })
 	bg.Go(func() { w.janitor(bgCtx) })
+	if !w.cfg.NoLogCopies {
+		bg.Go(func() { w.logCopyLoop(bgCtx) })
+	}
 	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
 	var recWG sync.WaitGroup
 	recWG.Go(func() { w.recordLoop(recCtx) })
@@ -259,6 +266,21 @@ func (w *Worker) prepare(ctx context.Context) (jetstream.Consumer, error) {
 			return nil, ctx.Err()
 		}
 		wait = min(2*wait, 5*time.Second)
+	}
+	cacheDir := filepath.Join(root, "volatile", "natch-blobcache")
+	if w.cfg.BlobCacheMaxBytes < 0 {
+		cacheDir = ""
+	}
+	w.stager, err = stage.New(stage.Config{
+		Blob: blob.Config{Account: w.cfg.Account, JetStream: w.js, ConnectionString: w.cfg.StorageConnectionString,
+			Logger: w.log},
+		CacheDir:      cacheDir,
+		CacheMaxBytes: max(w.cfg.BlobCacheMaxBytes, 0),
+		Logger:        w.log,
+	})
+	if err != nil {
+		w.root.Close()
+		return nil, fmt.Errorf("worker: %w", err)
 	}
 	w.slotCh = make(chan struct{}, w.slots)
 	w.settleCh = make(chan struct{}, max(4*w.slots, 16))

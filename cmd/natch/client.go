@@ -19,12 +19,12 @@ import (
 )
 
 // clientCommands are the client subcommands (pool, job, task, schedule,
-// app-package). Each group finds the service from --url/--account/--key,
+// app-package, storage). Each group finds the service from --url/--account/--key,
 // then NATCH_URL/NATCH_ACCOUNT/NATCH_KEY, then the connection file natch up
 // writes.
 func clientCommands(getenv func(string) string) []*cobra.Command {
 	cmds := []*cobra.Command{newPoolCmd(getenv), newJobCmd(getenv), newTaskCmd(getenv), newScheduleCmd(getenv),
-		newAppPackageCmd(getenv)}
+		newAppPackageCmd(getenv), newStorageCmd(getenv)}
 	for _, c := range cmds {
 		describeErrors(c)
 	}

@@ -18,12 +18,18 @@ import (
 	"github.com/natch-io/natch/worker"
 )
 
+// EnvStorageConnectionString is the environment variable of natch worker's
+// --storage-connection-string.
+const EnvStorageConnectionString = "NATCH_STORAGE_CONNECTION_STRING"
+
 // newWorkerCmd is `natch worker`: one compute node of a pool.
 func newWorkerCmd(getenv func(string) string) *cobra.Command {
 	var (
 		natsURL, account, pool, nodeID, rootDir, vmSize, accountURL, logLevel string
+		storageConn                                                           string
 		slots                                                                 int
-		lowPriority, exitWithParent                                           bool
+		blobCache                                                             int64
+		lowPriority, exitWithParent, noLogCopies                              bool
 		heartbeat, shutdownGrace                                              time.Duration
 	)
 	cmd := &cobra.Command{
@@ -39,6 +45,9 @@ func newWorkerCmd(getenv func(string) string) *cobra.Command {
 				var stop func()
 				ctx, stop = worker.WithParent(ctx, time.Second)
 				defer stop()
+			}
+			if storageConn == "" {
+				storageConn = getenv(EnvStorageConnectionString)
 			}
 			if nodeID == "" {
 				b := make([]byte, 8)
@@ -89,6 +98,10 @@ func newWorkerCmd(getenv func(string) string) *cobra.Command {
 				Heartbeat:     heartbeat,
 				ShutdownGrace: shutdownGrace,
 				Logger:        logger,
+
+				StorageConnectionString: storageConn,
+				BlobCacheMaxBytes:       blobCache,
+				NoLogCopies:             noLogCopies,
 			})
 			if err != nil {
 				return err
@@ -123,6 +136,13 @@ func newWorkerCmd(getenv func(string) string) *cobra.Command {
 	f.DurationVar(&shutdownGrace, "shutdown-grace", 10*time.Second, "how long running tasks may finish on shutdown before they are requeued")
 	f.BoolVar(&exitWithParent, "exit-with-parent", false, "stop when the parent process exits (for workers started as child processes)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	// The environment is read in RunE: --help must not print the key.
+	f.StringVar(&storageConn, "storage-connection-string", "",
+		"the account's linked Azure storage (account-key connection string, or UseDevelopmentStorage=true) for\n"+
+			"autoStorageContainerName resource files and bare output container names; default: the NATS object store ($"+
+			EnvStorageConnectionString+")")
+	f.Int64Var(&blobCache, "blob-cache-bytes", 0, "bound of the node's resource file cache (default 4 GiB; -1 disables it)")
+	f.BoolVar(&noLogCopies, "no-log-copies", false, "do not copy tasks' stdout.txt/stderr.txt to the natch-task-logs container")
 	cmd.PreRunE = func(*cobra.Command, []string) error {
 		switch {
 		case account == "":

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -12,10 +13,12 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natch-io/natch/dispatcher/service"
 	"github.com/natch-io/natch/dispatcher/state"
 	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/blob"
 	"github.com/natch-io/natch/shared/protocol"
 	"github.com/natch-io/natch/shared/topology"
 )
@@ -104,7 +107,12 @@ func (s *Server) fileHeaders(r *request, resp *response, fi protocol.FileInfo) {
 func (s *Server) fileProperties(ctx context.Context, r *request) (*response, error) {
 	_, _, fi, err := s.stat(ctx, r)
 	if err != nil {
-		return nil, err
+		lc, ok := s.logCopy(ctx, r, err)
+		if !ok {
+			return nil, err
+		}
+		_ = lc.body.Close()
+		fi = lc.info
 	}
 	resp := &response{status: 200}
 	s.fileHeaders(r, resp, fi)
@@ -117,8 +125,23 @@ func (s *Server) fileProperties(ctx context.Context, r *request) (*response, err
 // ocp-range (answered with 200, as the SDK requires).
 func (s *Server) fileGet(ctx context.Context, r *request) (*response, error) {
 	t, full, fi, err := s.stat(ctx, r)
+	var read func(off, n int64) ([]byte, error)
 	if err != nil {
-		return nil, err
+		lc, ok := s.logCopy(ctx, r, err)
+		if !ok {
+			return nil, err
+		}
+		defer lc.body.Close()
+		fi, read = lc.info, lc.read
+	} else {
+		read = func(off, n int64) ([]byte, error) {
+			m, err := s.nodeRequest(ctx, r.account, t.NodeInfo.NodeID, protocol.CmdFileRead,
+				protocol.FileRequest{Path: full, Offset: off, Length: n})
+			if err != nil {
+				return nil, err
+			}
+			return m.Data, nil
+		}
 	}
 	if fi.IsDirectory {
 		return nil, errFileNotFound
@@ -134,14 +157,6 @@ func (s *Server) fileGet(ctx context.Context, r *request) (*response, error) {
 	length := max(end-start+1, 0)
 	resp := &response{status: 200, contentType: "application/octet-stream"}
 	s.fileHeaders(r, resp, fi)
-	read := func(off, n int64) ([]byte, error) {
-		m, err := s.nodeRequest(ctx, r.account, t.NodeInfo.NodeID, protocol.CmdFileRead,
-			protocol.FileRequest{Path: full, Offset: off, Length: n})
-		if err != nil {
-			return nil, err
-		}
-		return m.Data, nil
-	}
 	if r.w == nil { // NATS: one reply, bounded
 		if length > 4<<20 {
 			return nil, batch.Errorf(413, "RequestBodyTooLarge", "Read large files over the REST API or with ocp-range.")
@@ -279,4 +294,75 @@ func (s *Server) fileList(ctx context.Context, r *request) (*response, error) {
 		items = append(items, listed{fi.Name, b})
 	}
 	return s.page(r, "files", []string{"name"}, sliceSource(items))
+}
+
+// taskLog is the copy of a completed task's stdout.txt or stderr.txt that
+// its node kept in the account's object store (protocol.TaskLogsContainer).
+type taskLog struct {
+	info protocol.FileInfo
+	body io.ReadCloser
+	pos  int64
+}
+
+// read reads the copy in order, as fileGet asks for it.
+func (l *taskLog) read(off, n int64) ([]byte, error) {
+	if off > l.pos {
+		k, err := io.CopyN(io.Discard, l.body, off-l.pos)
+		l.pos += k
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+	}
+	b := make([]byte, n)
+	k, err := io.ReadFull(l.body, b)
+	l.pos += int64(k)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil
+	}
+	return b[:k], err
+}
+
+// logCopy serves stdout.txt and stderr.txt of a completed task whose node
+// is gone or unreachable (err is TaskFilesUnavailable) from the copy the
+// node kept; a completed task without a copy had an empty log. ok is false
+// when err stands.
+func (s *Server) logCopy(ctx context.Context, r *request, err error) (*taskLog, bool) {
+	var be *batch.Error
+	if !errors.As(err, &be) || be.Code != "TaskFilesUnavailable" {
+		return nil, false
+	}
+	name, _ := filePath(r.file)
+	if name != "stdout.txt" && name != "stderr.txt" {
+		return nil, false
+	}
+	t, err := s.svc.GetTask(ctx, r.account, r.jobID, r.taskID)
+	if err != nil || t.State != batch.TaskCompleted {
+		return nil, false
+	}
+	j, err := s.svc.GetJob(ctx, r.account, r.jobID)
+	if err != nil {
+		return nil, false
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return nil, false
+	}
+	logs, err := blob.NewObjectStore(js, protocol.TaskLogsContainer, blob.Config{Account: r.account})
+	if err != nil {
+		return nil, false
+	}
+	rc, p, err := logs.Get(ctx, protocol.TaskLogBlob(j.ID, t.ID, name))
+	switch {
+	case errors.Is(err, blob.ErrNotFound):
+		rc, p = io.NopCloser(strings.NewReader("")), blob.Props{}
+	case err != nil:
+		s.log.WarnContext(ctx, "task log copy", "job_id", j.ID, "task_id", t.ID, "file", name, "err", err)
+		return nil, false
+	}
+	mod := p.LastModified
+	if mod.IsZero() && t.ExecutionInfo != nil && t.ExecutionInfo.EndTime != nil {
+		mod = t.ExecutionInfo.EndTime.Time
+	}
+	return &taskLog{body: rc, info: protocol.FileInfo{Name: name, Size: max(p.Size, 0), ModTime: mod, CreationTime: mod,
+		Mode: "0o644"}}, true
 }

@@ -118,3 +118,14 @@ const (
 	// unpacked on the node (Azure's ApplicationPackageError).
 	CodeAppPackage = "ApplicationPackageError"
 )
+
+// TaskLogsContainer is the auto-storage (object store) container of an
+// account where workers keep copies of tasks' stdout.txt and stderr.txt,
+// so that the logs of a completed task outlive its node.
+const TaskLogsContainer = "natch-task-logs"
+
+// TaskLogBlob is the blob name of a task log copy in TaskLogsContainer:
+// "<jobId>/<taskId>/<file>", file being stdout.txt or stderr.txt.
+func TaskLogBlob(jobID, taskID, file string) string {
+	return jobID + "/" + taskID + "/" + file
+}

@@ -84,6 +84,9 @@ type Result struct {
 	FailureInfo *batch.TaskFailureInformation
 	// Interrupted reports that the process was killed because ctx was done.
 	Interrupted bool
+	// StdoutSize and StderrSize are the sizes of stdout.txt and stderr.txt
+	// when the process ended.
+	StdoutSize, StderrSize int64
 }
 
 // Succeeded reports whether the process ran and exited with code 0.
@@ -186,6 +189,7 @@ func (r *Runner) Run(ctx context.Context, s Spec) Result {
 	}
 	waitErr := cmd.Wait()
 	res.EndTime = time.Now()
+	res.StdoutSize, res.StderrSize = fileSize(stdout), fileSize(stderr)
 	stopCtx()
 	if wallTimer != nil {
 		wallTimer.Stop()
@@ -272,6 +276,16 @@ func makeDirs(dir, wd string) error {
 		return err
 	}
 	return nil
+}
+
+// fileSize is the size of an open file (0 if it cannot be told), without
+// allocating.
+func fileSize(f *os.File) int64 {
+	var st syscall.Stat_t
+	if syscall.Fstat(int(f.Fd()), &st) != nil {
+		return 0
+	}
+	return st.Size
 }
 
 func createFile(path string) (*os.File, error) {
