@@ -225,7 +225,7 @@ func TestDependencyFanIn(t *testing.T) {
 	seen := map[string]bool{}
 	deadline := time.Now().Add(30 * time.Second)
 	for !seen["merge"] && time.Now().Before(deadline) {
-		for _, m := range w.next(200, 500*time.Millisecond) {
+		for _, m := range fresh(t, w.next(200, 500*time.Millisecond)) {
 			id := taskOf(t, m).Task.ID
 			require.False(t, seen[id], "task %s queued twice", id)
 			if id == "merge" {

@@ -59,9 +59,12 @@ func (s *Service) ReactivateTask(ctx context.Context, account, jobID, taskID str
 	if job.State == batch.JobDisabled {
 		return nil // enable queues it
 	}
-	msg, err := s.taskMsg(ctx, account, job, after)
+	msg, err := s.readyMsg(ctx, account, job, after)
 	if err == nil {
 		_, err = s.publish(ctx, msg)
+	}
+	if err == nil && gated(job) {
+		s.kickGate(account, batch.Key(job.ID))
 	}
 	// A lost message is republished by Reconcile at the next start.
 	return wrap("queue reactivated task", err)
@@ -223,6 +226,10 @@ func (s *Service) queueActive(ctx context.Context, account string, job *state.Jo
 		return err
 	}
 	jobKey := batch.Key(job.ID)
+	held, err := s.js.Stream(ctx, topology.HeldStream)
+	if err != nil {
+		return err
+	}
 	var keys []string
 	err = s.st.Tasks.Scan(ctx, topology.JobTaskKeys(account, jobKey), 0, func(e state.Entry[state.TaskRecord]) bool {
 		if e.Value.State == batch.TaskActive {
@@ -237,8 +244,8 @@ func (s *Service) queueActive(ctx context.Context, account string, job *state.Jo
 		skip := false
 		t, _, err := s.st.Tasks.Update(ctx, key, func(t *state.TaskRecord) error {
 			t.PoolKey = job.PoolKey // the job's pool may have changed while it was disabled
-			skip = !t.Ready() ||
-				queued(ctx, str, topology.TaskSubject(account, t.PoolKey, jobKey, batch.Key(t.ID)), 0)
+			skip = !t.Ready() || queued(ctx, str, topology.TaskSubject(account, t.PoolKey, jobKey, batch.Key(t.ID)), 0) ||
+				(gated(job) && queued(ctx, held, topology.HeldSubject(account, jobKey, batch.Key(t.ID)), 0))
 			if skip {
 				return state.ErrStop
 			}
@@ -256,13 +263,16 @@ func (s *Service) queueActive(ctx context.Context, account string, job *state.Jo
 		if skip {
 			continue
 		}
-		msg, err := s.taskMsg(ctx, account, job, t)
+		msg, err := s.readyMsg(ctx, account, job, t)
 		if err != nil {
 			return err
 		}
 		if _, err := s.publish(ctx, msg); err != nil {
 			return err
 		}
+	}
+	if gated(job) {
+		s.kickGate(account, jobKey)
 	}
 	return nil
 }

@@ -252,12 +252,17 @@ func (s *Service) queueReady(ctx context.Context, account string, job *state.Job
 	if cur.State != batch.JobActive {
 		return nil
 	}
-	msg, err := s.taskMsg(ctx, account, cur, rec)
+	msg, err := s.readyMsg(ctx, account, cur, rec)
 	if err != nil {
 		return err
 	}
-	_, err = s.publish(ctx, msg)
-	return err
+	if _, err = s.publish(ctx, msg); err != nil {
+		return err
+	}
+	if gated(cur) {
+		s.kickGate(account, batch.Key(cur.ID))
+	}
+	return nil
 }
 
 // unresolveParent undoes a reactivated task's outcome: the tasks it

@@ -187,6 +187,9 @@ func (s *Service) afterEnd(ctx context.Context, keys []string, groups map[string
 				}
 			}
 		}
+		if gated(job) {
+			s.kickGate(je.account, batch.Key(job.ID)) // its ended tasks made room
+		}
 		for _, i := range je.idx {
 			if !results[i].ended {
 				continue

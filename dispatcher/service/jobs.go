@@ -257,6 +257,11 @@ func (s *Service) teardown(ctx context.Context, account string, rec *state.JobRe
 			}
 		}
 	}
+	if gated(rec) {
+		if err := s.removeGate(ctx, account, jobKey); err != nil {
+			return err
+		}
+	}
 	if rec.State == batch.JobDeleting {
 		if usesDeps(rec) {
 			if err := s.purgeDeps(ctx, account, jobKey); err != nil {

@@ -100,5 +100,9 @@ func (s *Service) PatchJob(ctx context.Context, account, id string, p *batch.Job
 		return nil
 	})
 	s.jobs.del(key)
+	if err == nil && (gated(rec) || (p.MaxParallelTasks != nil && *p.MaxParallelTasks == -1) || replace) {
+		// A new limit: release what it allows (all, when the limit is gone).
+		s.kickGate(account, batch.Key(rec.ID))
+	}
 	return rec, err
 }

@@ -29,6 +29,10 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	heldStream, err := s.js.Stream(ctx, topology.HeldStream)
+	if err != nil {
+		return err
+	}
 	// Events are kept after they are applied (limits retention): one is
 	// pending when it is above the dispatcher consumer's ack floor.
 	evCons, err := s.js.Consumer(ctx, topology.EventsStream, topology.EventsConsumer)
@@ -71,10 +75,11 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			}
 			taskKey := batch.Key(t.ID)
 			if queued(ctx, tasksStream, topology.TaskSubject(account, t.PoolKey, jobKey, taskKey), 0) ||
-				queued(ctx, eventsStream, topology.EventSubject(account, jobKey, taskKey), applied) {
+				queued(ctx, eventsStream, topology.EventSubject(account, jobKey, taskKey), applied) ||
+				(gated(job) && queued(ctx, heldStream, topology.HeldSubject(account, jobKey, taskKey), 0)) {
 				return true
 			}
-			msg, err := s.taskMsg(ctx, account, job, t)
+			msg, err := s.readyMsg(ctx, account, job, t)
 			if err == nil {
 				_, err = s.publish(ctx, msg)
 			}
@@ -90,6 +95,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 		if err != nil {
 			return err
+		}
+		if gated(job) && job.State == batch.JobActive {
+			s.kickGate(account, jobKey)
 		}
 		if _, err := s.st.Counts.Put(ctx, e.Key, &c); err != nil {
 			return err

@@ -78,6 +78,7 @@ type Service struct {
 	counts *counter
 	jobs   jobCache
 	recs   *recordCache
+	gates  pumper
 	// Background work (job teardowns) runs under bgCtx and is waited for by Run.
 	bgCtx    context.Context
 	bgCancel context.CancelFunc

@@ -171,7 +171,7 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 		if !queue {
 			continue
 		}
-		msg, err := s.taskMsg(ctx, account, job, out[i].rec)
+		msg, err := s.readyMsg(ctx, account, job, out[i].rec)
 		if err == nil {
 			futs[n], err = s.js.PublishMsgAsync(msg)
 		}
@@ -187,7 +187,7 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 	}
 	for n, i := range ready {
 		if _, err := waitAck(ctx, futs[n]); queue && err != nil {
-			msg, merr := s.taskMsg(ctx, account, job, out[i].rec)
+			msg, merr := s.readyMsg(ctx, account, job, out[i].rec)
 			if merr == nil {
 				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				_, err = s.publish(pctx, msg)
@@ -205,6 +205,9 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 		delta.Add(state.Delta(nil, out[i].rec))
 	}
 	s.counts.add(topology.JobKey(account, jobKey), delta)
+	if queue && gated(job) && len(ready) > 0 {
+		s.kickGate(account, jobKey)
+	}
 	if s.m != nil {
 		path := "api"
 		if submitSeqs != nil {
@@ -326,6 +329,7 @@ func (s *Service) TerminateTask(ctx context.Context, account, jobID, taskID stri
 	if err != nil {
 		return err
 	}
+	s.kickIfGated(ctx, account, jobID)
 	if ended != nil && t.State == batch.TaskRunning {
 		s.killOnNode(ctx, account, t, jobID, "The task was terminated by user request.")
 	}
@@ -375,6 +379,9 @@ func (s *Service) endTask(ctx context.Context, account, jobID, taskID, message s
 		if err := s.purgeQueued(ctx, account, before.PoolKey, batch.Key(jobID), batch.Key(taskID)); err != nil {
 			s.log.WarnContext(ctx, "purge queued task", "task", taskID, "err", err)
 		}
+		if err := s.purgeHeld(ctx, account, batch.Key(jobID), batch.Key(taskID)); err != nil {
+			s.log.WarnContext(ctx, "purge held task", "task", taskID, "err", err)
+		}
 	}
 	s.counts.add(topology.JobKey(account, batch.Key(jobID)), state.Delta(before, after))
 	return before, nil
@@ -398,6 +405,10 @@ func (s *Service) DeleteTask(ctx context.Context, account, jobID, taskID string,
 	if t.State == batch.TaskRunning {
 		s.killOnNode(ctx, account, t, jobID, "The task was deleted.")
 	}
+	if err := s.purgeHeld(ctx, account, batch.Key(jobID), batch.Key(taskID)); err != nil {
+		return err
+	}
+	defer s.kickIfGated(ctx, account, jobID)
 	s.recs.del(key)
 	if err := s.st.Tasks.Delete(ctx, key); err != nil {
 		return err

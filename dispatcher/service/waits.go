@@ -12,14 +12,15 @@ import (
 
 // Why an active task waits: the codes of batch.WaitReason.
 const (
-	WaitDependencies = "WaitingForDependencies" // parents have not ended yet
-	WaitBlocked      = "BlockedByDependency"    // a parent ended and its dependencyAction is block
-	WaitJobDisabled  = "JobDisabled"            // the job is disabled
-	WaitNoNodes      = "NoNodes"                // the pool has no usable node
-	WaitPoolResizing = "PoolResizing"           // no usable node yet, the pool is growing
-	WaitSlotsBusy    = "AllSlotsBusy"           // every task slot of the pool is taken
-	WaitQueued       = "Queued"                 // queued; a node with free slots takes it next
-	WaitRetry        = "WaitingForRetry"        // failed and queued again for another attempt
+	WaitDependencies = "WaitingForDependencies"  // parents have not ended yet
+	WaitBlocked      = "BlockedByDependency"     // a parent ended and its dependencyAction is block
+	WaitJobDisabled  = "JobDisabled"             // the job is disabled
+	WaitNoNodes      = "NoNodes"                 // the pool has no usable node
+	WaitPoolResizing = "PoolResizing"            // no usable node yet, the pool is growing
+	WaitSlotsBusy    = "AllSlotsBusy"            // every task slot of the pool is taken
+	WaitQueued       = "Queued"                  // queued; a node with free slots takes it next
+	WaitRetry        = "WaitingForRetry"         // failed and queued again for another attempt
+	WaitMaxParallel  = "MaxParallelTasksReached" // the job's maxParallelTasks tasks are queued or running
 )
 
 // Waits explains why a job's active tasks wait. It reads the job once and,
@@ -31,6 +32,9 @@ type Waits struct {
 	account string
 	job     *state.JobRecord
 	pool    *poolLoad
+	// inFlight is, for a job with maxParallelTasks, how many of its tasks
+	// are queued in the pool or running (-1: not read yet).
+	inFlight int
 }
 
 // poolLoad is a pool's capacity as its node records tell it.
@@ -48,7 +52,7 @@ func (s *Service) Waits(ctx context.Context, account, jobID string) *Waits {
 	if err != nil {
 		return nil
 	}
-	return &Waits{s: s, ctx: ctx, account: account, job: job}
+	return &Waits{s: s, ctx: ctx, account: account, job: job, inFlight: -1}
 }
 
 // Reason says why t waits, or nil when it is not active. w may be nil.
@@ -65,6 +69,19 @@ func (w *Waits) Reason(t *state.TaskRecord) *batch.WaitReason {
 			"Waiting for %d task(s) it depends on to complete, such as %s.", len(t.Waiting), depName(t.Waiting[0]))}
 	case w.job.State == batch.JobDisabled:
 		return &batch.WaitReason{Code: WaitJobDisabled, Message: "The job is disabled; its tasks run when it is enabled."}
+	}
+	if gated(w.job) {
+		if w.inFlight < 0 {
+			n, err := w.s.inFlight(w.ctx, w.account, w.job)
+			if err != nil {
+				n = 0
+			}
+			w.inFlight = n
+		}
+		if w.inFlight >= *w.job.MaxParallelTasks {
+			return &batch.WaitReason{Code: WaitMaxParallel, Message: fmt.Sprintf(
+				"The job's maxParallelTasks (%d) tasks are queued or running; this task waits for one of them to end.", *w.job.MaxParallelTasks)}
+		}
 	}
 	p := w.load()
 	if p.err != nil {

@@ -26,7 +26,10 @@ import (
 
 // Stream names.
 const (
-	TasksStream   = "NATCH_TASKS"
+	TasksStream = "NATCH_TASKS"
+	// HeldStream holds the ready tasks of jobs with maxParallelTasks until
+	// the dispatcher releases them to their pool's queue.
+	HeldStream    = "NATCH_HELD"
 	EventsStream  = "NATCH_EVENTS"
 	SubmitStream  = "NATCH_SUBMIT"
 	MetricsStream = "NATCH_METRICS"
@@ -81,6 +84,18 @@ func PoolTasksFilter(account, pool string) string {
 func JobTasksFilter(account, pool, job string) string {
 	return "natch.tasks." + account + "." + pool + "." + job + ".>"
 }
+
+// HeldSubject is where a ready task of a job with maxParallelTasks waits
+// for its turn.
+func HeldSubject(account, job, task string) string {
+	return "natch.held." + account + "." + job + "." + task
+}
+
+// JobHeldFilter matches every held task of a job.
+func JobHeldFilter(account, job string) string { return "natch.held." + account + "." + job + ".>" }
+
+// HeldConsumer is the durable name of a job's consumer of held tasks.
+func HeldConsumer(account, job string) string { return "held_" + account + "_" + job }
 
 // PoolConsumer is the durable name of a pool's pull consumer.
 func PoolConsumer(account, pool string) string { return "pool_" + account + "_" + pool }
@@ -188,6 +203,8 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 	o = o.withDefaults()
 	streams := []jetstream.StreamConfig{
 		{Name: TasksStream, Subjects: []string{"natch.tasks.>"}, Retention: jetstream.WorkQueuePolicy,
+			Duplicates: 2 * time.Minute},
+		{Name: HeldStream, Subjects: []string{"natch.held.>"}, Retention: jetstream.WorkQueuePolicy,
 			Duplicates: 2 * time.Minute},
 		// Events are drained as fast as they come: with work-queue retention
 		// every ack would delete a message and, the stream being empty, its
