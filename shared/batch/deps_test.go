@@ -83,3 +83,20 @@ func TestValidateDependencies(t *testing.T) {
 	}
 	require.Equal(t, "TaskDependencyListTooLong", AsError(ValidateTaskAdd(task(&TaskDependencies{TaskIDs: long}), deps)).Code)
 }
+
+func TestOutputPatternsStayInTheTaskDir(t *testing.T) {
+	job := &Job{}
+	task := func(pattern string) *Task {
+		return &Task{ID: "t", CommandLine: "true", OutputFiles: []OutputFile{{FilePattern: pattern,
+			Destination:   OutputFileDestination{Container: &OutputFileBlobContainerDestination{ContainerURL: "nats://out"}},
+			UploadOptions: OutputFileUploadOptions{UploadCondition: "taskCompletion"}}}}
+	}
+	for _, ok := range []string{"out/**/*.txt", "../stdout.txt", "../std*.txt", "result.bin", "a/../b"} {
+		require.NoError(t, ValidateTaskAdd(task(ok), job), ok)
+	}
+	for _, bad := range []string{"/etc/passwd", "../../x", "../../**", "*/../../x", "out/", "a/**/../x"} {
+		err := ValidateTaskAdd(task(bad), job)
+		require.Error(t, err, bad)
+		require.Equal(t, "outputFiles[0].filePattern", AsError(err).Values[0].Value, bad)
+	}
+}

@@ -362,6 +362,9 @@ func ValidateTaskAdd(t *Task, job *Job) error {
 		if of.FilePattern == "" {
 			return MissingProperty(p + ".filePattern")
 		}
+		if _, err := ParseOutputPattern(of.FilePattern); err != nil {
+			return InvalidProperty(p+".filePattern", err.Error())
+		}
 		if of.Destination.Container == nil || of.Destination.Container.ContainerURL == "" {
 			return MissingProperty(p + ".destination.container.containerUrl")
 		}

@@ -168,10 +168,10 @@ func (s *Stager) plan(ctx context.Context, root *os.Root, of batch.OutputFile, e
 		}
 	}
 	var matches []string
-	if p.glob == "" {
-		matches = []string{p.base}
+	if p.Glob == "" {
+		matches = []string{p.Base}
 	} else {
-		matches, err = doublestar.Glob(root.FS(), p.full(), doublestar.WithFilesOnly(), doublestar.WithNoHidden(),
+		matches, err = doublestar.Glob(root.FS(), p.Full(), doublestar.WithFilesOnly(), doublestar.WithNoHidden(),
 			doublestar.WithFailOnIOErrors())
 		if err != nil {
 			return nil, bad("matching files: "+err.Error(), err)

@@ -6,6 +6,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/natch-io/natch/shared/batch"
 )
 
 // ErrEscapes matches a path or pattern that would leave its directory.
@@ -87,77 +89,16 @@ func parseMode(s string) (uint32, error) {
 	return uint32(m), nil
 }
 
-// outputPattern is a parsed output filePattern.
-type outputPattern struct {
-	// base is the pattern's directory part without wildcards, relative to
-	// the task directory ("wd", "wd/out", "." for ../*).
-	base string
-	// glob is the rest, with wildcards, relative to base; empty when the
-	// pattern names one file (then base is that file).
-	glob string
-}
+// outputPattern is a parsed output filePattern (batch.ParseOutputPattern).
+type outputPattern = batch.OutputPattern
 
-// full is the doublestar pattern relative to the task directory.
-func (p outputPattern) full() string {
-	if p.base == "." {
-		return p.glob
-	}
-	return p.base + "/" + p.glob
-}
-
-// hasMeta reports whether a pattern segment has doublestar syntax.
-func hasMeta(seg string) bool { return strings.ContainsAny(seg, `*?[]{}\`) }
-
-// parsePattern splits an output filePattern (relative to the working
-// directory wd, which is the task directory's "wd") into its literal base
-// and its wildcard part. ".." may appear only in the literal part and may
-// climb to the task directory, not above it.
+// parsePattern parses an output filePattern; an escape matches ErrEscapes.
 func parsePattern(pattern string) (outputPattern, error) {
-	switch {
-	case pattern == "":
-		return outputPattern{}, errors.New("filePattern is empty")
-	case strings.HasPrefix(pattern, "/"):
-		return outputPattern{}, fmt.Errorf("filePattern %q is absolute; it must be relative to the task working directory", pattern)
-	case strings.ContainsRune(pattern, 0):
-		return outputPattern{}, fmt.Errorf("filePattern %q contains a NUL byte", pattern)
+	p, err := batch.ParseOutputPattern(pattern)
+	if errors.Is(err, batch.ErrPathEscapes) {
+		err = fmt.Errorf("%w: %w", err, ErrEscapes)
 	}
-	base := []string{"wd"}
-	segs := strings.Split(pattern, "/")
-	for i, seg := range segs {
-		if hasMeta(seg) {
-			for _, rest := range segs[i:] {
-				if rest == ".." {
-					return outputPattern{}, fmt.Errorf("filePattern %q: \"..\" may not follow a wildcard", pattern)
-				}
-			}
-			glob := strings.Join(segs[i:], "/")
-			if strings.HasSuffix(glob, "/") {
-				return outputPattern{}, fmt.Errorf("filePattern %q ends with a slash", pattern)
-			}
-			return outputPattern{base: joinBase(base), glob: glob}, nil
-		}
-		switch seg {
-		case "", ".":
-		case "..":
-			if len(base) == 0 {
-				return outputPattern{}, fmt.Errorf("filePattern %q %w", pattern, ErrEscapes)
-			}
-			base = base[:len(base)-1]
-		default:
-			base = append(base, seg)
-		}
-	}
-	if len(base) == 0 || strings.HasSuffix(pattern, "/") {
-		return outputPattern{}, fmt.Errorf("filePattern %q names a directory, not a file (use dir/** for its files)", pattern)
-	}
-	return outputPattern{base: joinBase(base)}, nil
-}
-
-func joinBase(segs []string) string {
-	if len(segs) == 0 {
-		return "."
-	}
-	return strings.Join(segs, "/")
+	return p, err
 }
 
 // outputBlobName maps a matched file (relative to the task directory) to
@@ -166,15 +107,15 @@ func joinBase(segs []string) string {
 // prefixed to the file's path relative to the pattern's base.
 func outputBlobName(p outputPattern, match, destPath string) string {
 	destPath = strings.Trim(destPath, "/")
-	if p.glob == "" {
+	if p.Glob == "" {
 		if destPath != "" {
 			return destPath
 		}
 		return path.Base(match)
 	}
 	rel := match
-	if p.base != "." {
-		rel = strings.TrimPrefix(match, p.base+"/")
+	if p.Base != "." {
+		rel = strings.TrimPrefix(match, p.Base+"/")
 	}
 	if destPath == "" {
 		return rel

@@ -113,8 +113,8 @@ func TestParsePatternAndBlobNames(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			require.Equal(t, tt.wantBase, p.base)
-			require.Equal(t, tt.wantGlob, p.glob)
+			require.Equal(t, tt.wantBase, p.Base)
+			require.Equal(t, tt.wantGlob, p.Glob)
 			require.Equal(t, tt.wantBlob, outputBlobName(p, tt.match, tt.path))
 		})
 	}
