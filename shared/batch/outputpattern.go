@@ -82,4 +82,3 @@ func joinBase(segs []string) string {
 	}
 	return strings.Join(segs, "/")
 }
-
