@@ -22,7 +22,7 @@ import (
 // finds the service from --url/--account/--key, then NATCH_URL/NATCH_ACCOUNT/
 // NATCH_KEY, then the connection file natch up writes.
 func clientCommands(getenv func(string) string) []*cobra.Command {
-	cmds := []*cobra.Command{newPoolCmd(getenv), newJobCmd(getenv), newTaskCmd(getenv), newAppPackageCmd(getenv)}
+	cmds := []*cobra.Command{newPoolCmd(getenv), newNodeCmd(getenv), newJobCmd(getenv), newTaskCmd(getenv), newAppPackageCmd(getenv)}
 	for _, c := range cmds {
 		describeErrors(c)
 	}

@@ -103,6 +103,14 @@ func (s *Server) serveNATS(ctx context.Context, m *nats.Msg) {
 // pathOf is the REST path of a NATS op, for odata.nextLink.
 func pathOf(op string, r protocol.APIRequest) string {
 	switch {
+	case op == "pool.listusagemetrics":
+		return "/poolusagemetrics"
+	case op == "account.listsupportedimages":
+		return "/supportedimages"
+	case op == "file.listfromcomputenode":
+		return "/pools/" + r.PoolID + "/nodes/" + r.NodeID + "/files"
+	case op == "file.listfromtask":
+		return "/jobs/" + r.JobID + "/tasks/" + r.TaskID + "/files"
 	case strings.HasPrefix(op, "pool."):
 		return "/pools"
 	case strings.HasPrefix(op, "node."):

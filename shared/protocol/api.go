@@ -13,10 +13,17 @@ import (
 // "pool.delete", "pool.resize", "node.list", "node.get", "job.add", "job.get",
 // "job.list", "job.delete", "job.terminate", "job.taskcounts", "task.add",
 // "task.addcollection", "task.get", "task.list", "task.delete",
-// "task.terminate", "task.submiterrors", and the application operations
-// "application.list", "application.get", "application.listversions",
-// "application.patch", "application.delete", "application.deleteversion",
-// "application.publish".
+// "task.terminate", "task.submiterrors", the pool and node operations
+// "pool.stopresize", "pool.removenodes", "pool.listusagemetrics",
+// "pool.getalllifetimestatistics", "node.disablescheduling",
+// "node.enablescheduling", "node.reboot", "node.reimage",
+// "node.getremoteloginsettings", "node.uploadbatchservicelogs",
+// "node.adduser", "node.updateuser", "node.deleteuser",
+// "job.getalllifetimestatistics", "account.listsupportedimages", the file
+// operations "file.{get,getproperties,list,delete}from{task,computenode}",
+// and the application operations "application.list", "application.get",
+// "application.listversions", "application.patch", "application.delete",
+// "application.deleteversion", "application.publish".
 type APIRequest struct {
 	PoolID string `json:"poolId,omitempty"`
 	NodeID string `json:"nodeId,omitempty"`
