@@ -138,7 +138,9 @@ type candidate struct {
 // only while its process is alive (a network blip); once its process is
 // gone, or it stayed silent for StartTimeout more, a replacement is started.
 // Scale-in removes offline, unregistered, starting, idle and then running
-// nodes (the fewest running tasks first).
+// nodes (the fewest running tasks first). A node whose record names a
+// RemoveOption (removeNodes) leaves whatever the counts: at once, or once
+// it runs no task for protocol.OptionTaskCompletion; it does not count.
 //
 // A live, heartbeating node that the provider does not know is external: a
 // `natch worker` someone runs by hand against the pool. It counts towards
@@ -186,6 +188,17 @@ func Decide(pool *batch.Pool, nodes []Node, p Policy, now time.Time) Plan {
 			if n.Alive {
 				pl.Stop = append(pl.Stop, n.ID)
 			}
+			continue
+		case r.RemoveOption != "":
+			// Named in a removeNodes: exactly this node leaves (the target
+			// already dropped for it), once it runs no task when asked to
+			// wait for task completion. It no longer counts.
+			pl.Busy = true
+			if r.RemoveOption == protocol.OptionTaskCompletion && !stale &&
+				(r.RunningTasksCount > 0 || len(r.RunningTasks) > 0) {
+				continue
+			}
+			pl.Leave = append(pl.Leave, n.ID)
 			continue
 		case r.State == batch.NodeOffline || stale:
 			if r.State != batch.NodeOffline {

@@ -51,6 +51,7 @@ func TestDecide(t *testing.T) {
 		return p
 	}
 	autoscaled := func(p *batch.Pool) *batch.Pool { p.EnableAutoScale = batch.Bool(true); return p }
+	removed := func(n scaler.Node, option string) scaler.Node { n.Record.RemoveOption = option; return n }
 	timedOut := func(p *batch.Pool) *batch.Pool {
 		p.AllocationState = batch.AllocSteady
 		p.ResizeErrors = []batch.ResizeError{{Code: scaler.ResizeTimedOutCode}}
@@ -253,6 +254,33 @@ func TestDecide(t *testing.T) {
 			nodes: []scaler.Node{node("a", batch.NodeIdle, 0)},
 			want:  scaler.Plan{CurrentDedicated: 1, TimedOut: true},
 			alloc: batch.AllocSteady,
+		},
+		{
+			name: "RemoveNodesTakesTheNamedNodeNotTheIdleOne", pool: pool(1, 0),
+			nodes: []scaler.Node{node("i", batch.NodeIdle, 0),
+				removed(running(node("r", batch.NodeRunning, 0), 1), protocol.OptionRequeue)},
+			want:  scaler.Plan{Leave: []string{"r"}, CurrentDedicated: 1, Busy: true},
+			alloc: batch.AllocResizing,
+		},
+		{
+			name: "RemoveNodesWaitsForTaskCompletion", pool: pool(1, 0),
+			nodes: []scaler.Node{node("i", batch.NodeIdle, 0),
+				removed(running(node("r", batch.NodeRunning, 0), 1), protocol.OptionTaskCompletion)},
+			want:  scaler.Plan{CurrentDedicated: 1, Busy: true},
+			alloc: batch.AllocResizing,
+		},
+		{
+			name: "RemoveNodesTaskCompletionLeavesWhenIdle", pool: pool(1, 0),
+			nodes: []scaler.Node{node("i", batch.NodeIdle, 0),
+				removed(node("r", batch.NodeIdle, 0), protocol.OptionTaskCompletion)},
+			want:  scaler.Plan{Leave: []string{"r"}, CurrentDedicated: 1, Busy: true},
+			alloc: batch.AllocResizing,
+		},
+		{
+			name: "RemovedNodeIsNotReplaced", pool: pool(0, 0),
+			nodes: []scaler.Node{removed(node("r", batch.NodeIdle, 0), protocol.OptionTerminate)},
+			want:  scaler.Plan{Leave: []string{"r"}, Busy: true},
+			alloc: batch.AllocResizing,
 		},
 		{
 			name: "TimedOutPoolStillScalesIn", pool: timedOut(pool(1, 0)),

@@ -161,7 +161,10 @@ func applyPlan(p *batch.Pool, plan Plan, now time.Time) bool {
 			Message: "Desired number of nodes could not be allocated as the resize timeout was reached"})
 		changed = true
 	}
-	if st := plan.AllocationState(p); st != p.AllocationState {
+	// A stopResize that came after the plan was made is not overwritten:
+	// the next round applies it.
+	stopPending := p.AllocationState == batch.AllocStopping && !plan.StopResize
+	if st := plan.AllocationState(p); st != p.AllocationState && !stopPending {
 		p.AllocationState, p.AllocationStateTransitionTime = st, batch.At(now)
 		changed = true
 	}

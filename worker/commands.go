@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -30,9 +31,35 @@ func (w *Worker) handleCommand(m *nats.Msg) {
 			break
 		}
 		err = w.cmdFile(cmd, req, reply)
+	case protocol.CmdScheduling:
+		var req protocol.SchedulingRequest
+		if err = decodeCommand(m.Data, &req); err == nil {
+			err = w.cmdScheduling(req)
+		}
+	case protocol.CmdReboot:
+		var req protocol.RebootRequest
+		if err = decodeCommand(m.Data, &req); err == nil {
+			err = w.cmdReboot(req)
+		}
+	case protocol.CmdUploadLogs:
+		// An upload takes a while: it answers from the background, so that
+		// the commands behind it (terminate, files) are not held up.
+		var req protocol.UploadLogsRequest
+		if err = decodeCommand(m.Data, &req); err != nil {
+			break
+		}
+		if w.life.background(func(ctx context.Context) { w.respond(m, cmd, reply, w.cmdUploadLogs(ctx, req, reply)) }) {
+			return
+		}
+		err = &cmdError{"OperationNotValidOnNode", "The node is stopping."}
 	default:
 		err = &cmdError{CodeInvalidInput, "Unknown node command " + cmd + "."}
 	}
+	w.respond(m, cmd, reply, err)
+}
+
+// respond sends a node command's reply, or its error.
+func (w *Worker) respond(m *nats.Msg, cmd string, reply *nats.Msg, err error) {
 	if err != nil {
 		var ce *cmdError
 		if !errors.As(err, &ce) {
@@ -121,4 +148,12 @@ func (w *Worker) cmdFile(cmd string, req protocol.FileRequest, reply *nats.Msg) 
 		reply.Data = data
 		return nil
 	}
+}
+
+// decodeCommand decodes a node command's JSON body.
+func decodeCommand(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return &cmdError{CodeInvalidInput, "The request body is not a valid node command: " + err.Error()}
+	}
+	return nil
 }

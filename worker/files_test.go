@@ -157,7 +157,7 @@ func TestFileCommands(t *testing.T) {
 		reply, err := b.nc.Request(topology.NodeSubject(account, batch.Key(nodeID), protocol.CmdFileRead), []byte("{"), wait)
 		require.NoError(t, err)
 		require.Equal(t, worker.CodeInvalidInput, reply.Header.Get(protocol.ErrorHeader))
-		reply, err = b.nc.Request(topology.NodeSubject(account, batch.Key(nodeID), "reboot"), nil, wait)
+		reply, err = b.nc.Request(topology.NodeSubject(account, batch.Key(nodeID), "selfdestruct"), nil, wait)
 		require.NoError(t, err)
 		require.Equal(t, worker.CodeInvalidInput, reply.Header.Get(protocol.ErrorHeader))
 	})

@@ -45,6 +45,7 @@ func (w *Worker) register(ctx context.Context) error {
 				return ErrNodeRemoved
 			}
 		}
+		w.initLifecycle(base)
 		now := time.Now()
 		base.AllocationTime = nil // a new agent: allocation and boot are now
 		rec := w.snapshot(base, batch.NodeStarting, now)
@@ -85,6 +86,7 @@ func (w *Worker) snapshot(base protocol.NodeRecord, state string, now time.Time)
 	}
 	w.mu.Unlock()
 	slices.Sort(names)
+	state = w.nodeState(state)
 	if state == "" {
 		state = batch.NodeIdle
 		if running > 0 {
@@ -100,10 +102,9 @@ func (w *Worker) snapshot(base protocol.NodeRecord, state string, now time.Time)
 		r.URL = w.cfg.AccountURL + "/pools/" + w.poolID + "/nodes/" + w.cfg.NodeID
 	}
 	r.State = state
-	if r.SchedulingState == "" {
-		r.SchedulingState = "enabled"
-	}
-	r.LastBootTime = batch.At(w.bootTime)
+	r.SchedulingState = w.life.schedulingState()
+	boot := w.life.boot(w.bootTime)
+	r.LastBootTime = batch.At(boot)
 	if r.AllocationTime == nil {
 		r.AllocationTime = batch.At(w.bootTime)
 	}
@@ -111,7 +112,7 @@ func (w *Worker) snapshot(base protocol.NodeRecord, state string, now time.Time)
 	r.AffinityID = "TVM:" + w.cfg.NodeID
 	r.VMSize = w.vmSize
 	r.IsDedicated = !w.cfg.LowPriority
-	r.NodeAgentInfo = &batch.NodeAgentInformation{Version: w.version, LastUpdateTime: batch.Time{Time: w.bootTime.UTC()}}
+	r.NodeAgentInfo = &batch.NodeAgentInformation{Version: w.version, LastUpdateTime: batch.Time{Time: boot.UTC()}}
 	r.TotalTasksRun = totalRun
 	r.TotalTasksSucceeded = totalSucceeded
 	r.RunningTasksCount = running

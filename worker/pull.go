@@ -44,6 +44,10 @@ type puller struct {
 	wait    time.Duration // how long a request waits on the server
 	hb      time.Duration // idle heartbeat of the requests
 
+	// gate, when set, says whether the node may pull (scheduling
+	// disabled, a restart under way): see lifecycle.gate.
+	gate func() (resume, pause <-chan struct{})
+
 	// The open request, if any.
 	seq      uint64
 	reply    string
@@ -100,6 +104,13 @@ func newPuller(nc *nats.Conn, js jetstream.JetStream, stream, consumer string, w
 // Delivered messages carry their stream subject, not the reply subject, so
 // only the open request can be the one a message answers.
 func (p *puller) next(ctx context.Context) (*nats.Msg, error) {
+	var pause <-chan struct{}
+	if p.gate != nil {
+		var resume <-chan struct{}
+		if resume, pause = p.gate(); resume != nil {
+			return p.paused(ctx, resume)
+		}
+	}
 	now := time.Now()
 	if p.open && now.After(p.deadline) {
 		p.open = false
@@ -121,6 +132,13 @@ func (p *puller) next(ctx context.Context) (*nats.Msg, error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-pause:
+			// Pulling paused while the request waits: whatever it brings
+			// is given back.
+			if resume, _ := p.gate(); resume != nil {
+				return p.paused(ctx, resume)
+			}
+			return nil, nil // resumed already; the request is still open
 		case <-p.timer.C:
 			// Heartbeats that stop on a live connection mean that the server
 			// has forgotten the request (a restart); while disconnected,
@@ -147,6 +165,34 @@ func (p *puller) next(ctx context.Context) (*nats.Msg, error) {
 			default: // 409 consumer deleted, too many waiting requests, leader change, ...
 				p.open = false
 				return nil, fmt.Errorf("pull request: %s %s", status, m.Header.Get("Description"))
+			}
+		}
+	}
+}
+
+// paused waits while the node may not pull: until resume is closed (it
+// then returns nil, nil, and the caller pulls again) or ctx ends. A message
+// that the request open when pulling paused brings is given back at once,
+// so that a node that stopped taking tasks holds none.
+func (p *puller) paused(ctx context.Context, resume <-chan struct{}) (*nats.Msg, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-resume:
+			return nil, nil
+		case m := <-p.ch:
+			status := m.Header.Get("Status")
+			switch {
+			case status == "":
+				p.open = false
+				if m.Reply != "" {
+					if err := p.nc.Publish(m.Reply, []byte("-NAK")); err != nil {
+						return nil, fmt.Errorf("give back a task while paused: %w", err)
+					}
+				}
+			case m.Subject == p.reply && status != "100":
+				p.open = false
 			}
 		}
 	}

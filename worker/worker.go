@@ -80,7 +80,8 @@ type Worker struct {
 	logs chan logCopy    // task logs to copy to the object store in the background
 	rec  recordState     // owned by the record writer after prepare
 
-	apps appState // application packages (apppkg.go)
+	apps appState  // application packages (apppkg.go)
+	life lifecycle // scheduling state and restarts (lifecycle.go)
 
 	removed    context.CancelCauseFunc // stops fetching with ErrNodeRemoved
 	cancelWork context.CancelCauseFunc // cancels running tasks
@@ -144,6 +145,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.deleteRecord(context.WithoutCancel(ctx))
 		return fmt.Errorf("worker: %w", err)
 	}
+	pull.gate = w.life.gate
 	sub, err := w.nc.Subscribe(topology.NodeSubject(w.cfg.Account, w.nodeKey, "*"), w.handleCommand)
 	if err != nil {
 		_ = pull.close()
@@ -153,6 +155,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
+	w.life.start(bgCtx)
 	bg.Go(func() { w.checkAcks(bgCtx) })
 	bg.Go(func() { w.progressLoop(bgCtx) })
 	bg.Go(func() { w.janitor(bgCtx) })
@@ -193,6 +196,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	stopBG()
 	bg.Wait()
+	w.life.wait()
 	stopRec()
 	recWG.Wait()
 	if w.gone.Load() {

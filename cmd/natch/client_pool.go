@@ -14,7 +14,7 @@ func newPoolCmd(getenv func(string) string) *cobra.Command {
 	cmd := &cobra.Command{Use: "pool", Short: "Create, list, resize and delete pools of compute nodes"}
 	env.register(cmd)
 	cmd.AddCommand(poolCreateCmd(env), poolListCmd(env), poolShowCmd(env), poolResizeCmd(env),
-		poolDeleteCmd(env), poolNodesCmd(env))
+		poolDeleteCmd(env), poolNodesCmd(env), poolStopResizeCmd(env))
 	return cmd
 }
 

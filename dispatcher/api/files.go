@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natch-io/natch/dispatcher/service"
-	"github.com/natch-io/natch/dispatcher/state"
 	"github.com/natch-io/natch/shared/batch"
 	"github.com/natch-io/natch/shared/blob"
 	"github.com/natch-io/natch/shared/protocol"
@@ -25,31 +24,69 @@ import (
 
 var errFileNotFound = &batch.Error{Status: 404, Code: "FileNotFound", Message: "The specified file does not exist."}
 
-// taskDir returns the node and the task directory (relative to the node's
-// root) of a task that has run.
-func (s *Server) taskDir(ctx context.Context, r *request) (*state.TaskRecord, string, error) {
+// fileScope is where a file operation acts: a node, a directory relative to
+// the node's root (AZ_BATCH_NODE_ROOT_DIR) that every path of the operation
+// stays inside, and the URL the files are listed under. The FromTask
+// operations scope to the task's directory, the FromComputeNode operations
+// to the node's root.
+type fileScope struct {
+	nodeID string
+	dir    string // relative to the node's root; "" for the root itself
+	url    string // "<task or node URL>/files"
+	// unreachable is the error when the node does not answer.
+	unreachable *batch.Error
+}
+
+// taskScope returns the scope of a task that has run: its node and its
+// task directory.
+func (s *Server) taskScope(ctx context.Context, r *request) (fileScope, error) {
 	t, err := s.svc.GetTask(ctx, r.account, r.jobID, r.taskID)
 	if err != nil {
-		return nil, "", err
+		return fileScope{}, err
 	}
 	if t.NodeInfo == nil || t.NodeInfo.NodeID == "" {
-		return nil, "", batch.Errorf(409, "TaskFilesUnavailable", "The task has not run on a node yet, so it has no files.")
+		return fileScope{}, batch.Errorf(409, "TaskFilesUnavailable", "The task has not run on a node yet, so it has no files.")
 	}
 	j, err := s.svc.GetJob(ctx, r.account, r.jobID)
 	if err != nil {
-		return nil, "", err
+		return fileScope{}, err
 	}
-	return t, path.Join("workitems", j.ID, "job-1", t.ID), nil
+	return fileScope{nodeID: t.NodeInfo.NodeID, dir: path.Join("workitems", j.ID, "job-1", t.ID),
+		url:         s.taskURL(r, r.jobID, r.taskID) + "/files",
+		unreachable: batch.Errorf(409, "TaskFilesUnavailable", "The node that ran the task is not reachable, so its files are unavailable.")}, nil
 }
 
-// nodeRequest sends a file command to a node and returns the reply.
-func (s *Server) nodeRequest(ctx context.Context, account, nodeID, cmd string, fr protocol.FileRequest) (*nats.Msg, error) {
-	b, _ := json.Marshal(fr)
+// nodeScope returns the scope of a compute node's files: its root directory.
+func (s *Server) nodeScope(ctx context.Context, r *request) (fileScope, error) {
+	n, err := s.svc.GetNode(ctx, r.account, r.poolID, r.nodeID)
+	if err != nil {
+		return fileScope{}, err
+	}
+	return fileScope{nodeID: n.ID, url: s.nodeURL(r, n.ID) + "/files", unreachable: service.ErrNodeUnreachable}, nil
+}
+
+// scope resolves the file scope of a request: FromComputeNode operations
+// name a pool and a node, FromTask operations a job and a task.
+func (s *Server) scope(ctx context.Context, r *request) (fileScope, error) {
+	if strings.HasSuffix(r.op, "fromcomputenode") {
+		return s.nodeScope(ctx, r)
+	}
+	return s.taskScope(ctx, r)
+}
+
+// fileRequest sends a file command to the scope's node and returns the
+// reply; a node that does not answer in time gives the scope's unreachable
+// error.
+func (s *Server) fileRequest(ctx context.Context, r *request, sc fileScope, cmd string, fr protocol.FileRequest) (*nats.Msg, error) {
+	b, err := json.Marshal(fr)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.NodeTimeout)
 	defer cancel()
-	m, err := s.nc.RequestWithContext(ctx, topology.NodeSubject(account, batch.Key(nodeID), cmd), b)
+	m, err := s.nc.RequestWithContext(ctx, topology.NodeSubject(r.account, batch.Key(sc.nodeID), cmd), b)
 	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-		return nil, batch.Errorf(409, "TaskFilesUnavailable", "The node that ran the task is not reachable, so its files are unavailable.")
+		return nil, sc.unreachable
 	}
 	if err != nil {
 		return nil, err
@@ -60,6 +97,8 @@ func (s *Server) nodeRequest(ctx context.Context, account, nodeID, cmd string, f
 			return nil, errFileNotFound
 		case "DirectoryNotEmpty":
 			return nil, batch.Errorf(409, code, "%s", string(m.Data))
+		case "InternalError":
+			return nil, batch.Errorf(500, code, "%s", string(m.Data))
 		}
 		return nil, batch.Errorf(400, code, "%s", string(m.Data))
 	}
@@ -75,37 +114,37 @@ func filePath(p string) (string, error) {
 	return path.Clean(strings.ReplaceAll(p, `\`, "/")), nil
 }
 
-func (s *Server) stat(ctx context.Context, r *request) (*state.TaskRecord, string, protocol.FileInfo, error) {
+func (s *Server) stat(ctx context.Context, r *request) (fileScope, string, protocol.FileInfo, error) {
 	var fi protocol.FileInfo
 	rel, err := filePath(r.file)
 	if err != nil {
-		return nil, "", fi, err
+		return fileScope{}, "", fi, err
 	}
-	t, dir, err := s.taskDir(ctx, r)
+	sc, err := s.scope(ctx, r)
 	if err != nil {
-		return nil, "", fi, err
+		return fileScope{}, "", fi, err
 	}
-	full := path.Join(dir, rel)
-	m, err := s.nodeRequest(ctx, r.account, t.NodeInfo.NodeID, protocol.CmdFileStat, protocol.FileRequest{Path: full})
+	full := path.Join(sc.dir, rel)
+	m, err := s.fileRequest(ctx, r, sc, protocol.CmdFileStat, protocol.FileRequest{Path: full})
 	if err != nil {
-		return nil, "", fi, err
+		return sc, "", fi, err // the scope still names the file (its URL) for a fallback
 	}
 	if err := json.Unmarshal(m.Data, &fi); err != nil {
-		return nil, "", fi, fmt.Errorf("node file stat: %w", err)
+		return fileScope{}, "", fi, fmt.Errorf("node file stat: %w", err)
 	}
-	return t, full, fi, nil
+	return sc, full, fi, nil
 }
 
-func (s *Server) fileHeaders(r *request, resp *response, fi protocol.FileInfo) {
+func (s *Server) fileHeaders(r *request, sc fileScope, resp *response, fi protocol.FileInfo) {
 	resp.setHeader("ocp-creation-time", fi.CreationTime.UTC().Format(http.TimeFormat))
 	resp.setHeader("ocp-batch-file-isdirectory", strconv.FormatBool(fi.IsDirectory))
-	resp.setHeader("ocp-batch-file-url", s.taskURL(r, r.jobID, r.taskID)+"/files/"+url.PathEscape(r.file))
+	resp.setHeader("ocp-batch-file-url", sc.url+"/"+url.PathEscape(r.file))
 	resp.setHeader("ocp-batch-file-mode", fi.Mode)
 	resp.lastModified = batch.At(fi.ModTime)
 }
 
 func (s *Server) fileProperties(ctx context.Context, r *request) (*response, error) {
-	_, _, fi, err := s.stat(ctx, r)
+	sc, _, fi, err := s.stat(ctx, r)
 	if err != nil {
 		lc, ok := s.logCopy(ctx, r, err)
 		if !ok {
@@ -115,17 +154,24 @@ func (s *Server) fileProperties(ctx context.Context, r *request) (*response, err
 		fi = lc.info
 	}
 	resp := &response{status: 200}
-	s.fileHeaders(r, resp, fi)
+	s.fileHeaders(r, sc, resp, fi)
 	resp.setHeader("Content-Length", strconv.FormatInt(fi.Size, 10))
 	resp.contentType = "application/octet-stream"
 	return resp, nil
 }
 
-// fileGet streams a task file from its node, in chunks, honouring
+// fileGet streams a task or node file from its node, in chunks, honouring
 // ocp-range (answered with 200, as the SDK requires).
 func (s *Server) fileGet(ctx context.Context, r *request) (*response, error) {
-	t, full, fi, err := s.stat(ctx, r)
-	var read func(off, n int64) ([]byte, error)
+	sc, full, fi, err := s.stat(ctx, r)
+	read := func(off, n int64) ([]byte, error) {
+		m, err := s.fileRequest(ctx, r, sc, protocol.CmdFileRead,
+			protocol.FileRequest{Path: full, Offset: off, Length: n})
+		if err != nil {
+			return nil, err
+		}
+		return m.Data, nil
+	}
 	if err != nil {
 		lc, ok := s.logCopy(ctx, r, err)
 		if !ok {
@@ -133,15 +179,6 @@ func (s *Server) fileGet(ctx context.Context, r *request) (*response, error) {
 		}
 		defer lc.body.Close()
 		fi, read = lc.info, lc.read
-	} else {
-		read = func(off, n int64) ([]byte, error) {
-			m, err := s.nodeRequest(ctx, r.account, t.NodeInfo.NodeID, protocol.CmdFileRead,
-				protocol.FileRequest{Path: full, Offset: off, Length: n})
-			if err != nil {
-				return nil, err
-			}
-			return m.Data, nil
-		}
 	}
 	if fi.IsDirectory {
 		return nil, errFileNotFound
@@ -156,7 +193,7 @@ func (s *Server) fileGet(ctx context.Context, r *request) (*response, error) {
 	}
 	length := max(end-start+1, 0)
 	resp := &response{status: 200, contentType: "application/octet-stream"}
-	s.fileHeaders(r, resp, fi)
+	s.fileHeaders(r, sc, resp, fi)
 	if r.w == nil { // NATS: one reply, bounded
 		if length > 4<<20 {
 			return nil, batch.Errorf(413, "RequestBodyTooLarge", "Read large files over the REST API or with ocp-range.")
@@ -232,8 +269,8 @@ func parseRange(v string, size int64) (int64, int64, bool) {
 	return start, end, true
 }
 
-// fileDelete deletes a task file (a directory with recursive=true) on the
-// task's node.
+// fileDelete deletes a task or node file (a directory with recursive=true)
+// on its node.
 func (s *Server) fileDelete(ctx context.Context, r *request) (*response, error) {
 	rel, err := filePath(r.file)
 	if err != nil {
@@ -241,15 +278,15 @@ func (s *Server) fileDelete(ctx context.Context, r *request) (*response, error) 
 	}
 	if rel == "." {
 		return nil, (&batch.Error{Status: 400, Code: "InvalidUri",
-			Message: "The file path must name a file or directory inside the task directory."}).With("PropertyName", "filePath")
+			Message: "The file path must name a file or directory inside the task directory or the node's root directory."}).With("PropertyName", "filePath")
 	}
-	t, dir, err := s.taskDir(ctx, r)
+	sc, err := s.scope(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	recursive := strings.EqualFold(r.query.Get("recursive"), "true")
-	if _, err := s.nodeRequest(ctx, r.account, t.NodeInfo.NodeID, protocol.CmdFileDelete,
-		protocol.FileRequest{Path: path.Join(dir, rel), Recursive: recursive}); err != nil {
+	if _, err := s.fileRequest(ctx, r, sc, protocol.CmdFileDelete,
+		protocol.FileRequest{Path: path.Join(sc.dir, rel), Recursive: recursive}); err != nil {
 		return nil, err
 	}
 	return empty(http.StatusOK), nil
@@ -272,12 +309,12 @@ type nodeFileProps struct {
 }
 
 func (s *Server) fileList(ctx context.Context, r *request) (*response, error) {
-	t, dir, err := s.taskDir(ctx, r)
+	sc, err := s.scope(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	recursive := strings.EqualFold(r.query.Get("recursive"), "true")
-	m, err := s.nodeRequest(ctx, r.account, t.NodeInfo.NodeID, protocol.CmdFileList, protocol.FileRequest{Path: dir, Recursive: recursive})
+	m, err := s.fileRequest(ctx, r, sc, protocol.CmdFileList, protocol.FileRequest{Path: sc.dir, Recursive: recursive})
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +324,7 @@ func (s *Server) fileList(ctx context.Context, r *request) (*response, error) {
 	}
 	items := make([]listed, 0, len(infos))
 	for _, fi := range infos {
-		f := nodeFile{Name: fi.Name, URL: s.taskURL(r, r.jobID, r.taskID) + "/files/" + url.PathEscape(fi.Name),
+		f := nodeFile{Name: fi.Name, URL: sc.url + "/" + url.PathEscape(fi.Name),
 			IsDirectory: fi.IsDirectory, Properties: nodeFileProps{CreationTime: batch.Time{Time: fi.CreationTime},
 				LastModified: batch.Time{Time: fi.ModTime}, ContentLength: fi.Size, ContentType: "application/octet-stream", FileMode: fi.Mode}}
 		b, _ := json.Marshal(f)

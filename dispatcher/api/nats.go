@@ -108,6 +108,14 @@ func pathOf(op string, r protocol.APIRequest) string {
 		return "/jobschedules/" + r.JobScheduleID + "/jobs"
 	case strings.HasPrefix(op, "jobschedule."):
 		return "/jobschedules"
+	case op == "pool.listusagemetrics":
+		return "/poolusagemetrics"
+	case op == "account.listsupportedimages":
+		return "/supportedimages"
+	case op == "file.listfromcomputenode":
+		return "/pools/" + r.PoolID + "/nodes/" + r.NodeID + "/files"
+	case op == "file.listfromtask":
+		return "/jobs/" + r.JobID + "/tasks/" + r.TaskID + "/files"
 	case strings.HasPrefix(op, "pool."):
 		return "/pools"
 	case strings.HasPrefix(op, "node."):

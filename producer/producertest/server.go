@@ -281,6 +281,12 @@ func (s *Server) route(r *http.Request, p []string, body []byte) (int, any, erro
 		}
 	case len(p) == 3 && p[0] == "pools" && p[2] == "resize" && m == http.MethodPost:
 		return s.resizePool(p[1], body)
+	case len(p) == 3 && p[0] == "pools" && p[2] == "stopresize" && m == http.MethodPost:
+		return s.stopResize(p[1])
+	case len(p) == 3 && p[0] == "pools" && p[2] == "removenodes" && m == http.MethodPost:
+		return s.removeNodes(p[1], body)
+	case len(p) == 5 && p[0] == "pools" && p[2] == "nodes" && m == http.MethodPost:
+		return s.nodeAction(p[1], p[3], p[4], body)
 	case len(p) >= 3 && p[0] == "pools" && p[2] == "nodes" && m == http.MethodGet:
 		if _, ok := s.pools[batch.Key(p[1])]; !ok {
 			return 0, nil, batch.ErrPoolNotFound

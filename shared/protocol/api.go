@@ -14,7 +14,15 @@ import (
 // "job.list", "job.delete", "job.terminate", "job.taskcounts", "job.patch",
 // "job.update", "job.listfromjobschedule", "task.add", "task.addcollection",
 // "task.get", "task.list", "task.delete", "task.terminate",
-// "task.submiterrors", the job schedule operations "jobschedule.add",
+// "task.submiterrors", "job.getalllifetimestatistics", the pool and node
+// operations "pool.stopresize", "pool.removenodes", "pool.listusagemetrics",
+// "pool.getalllifetimestatistics", "node.disablescheduling",
+// "node.enablescheduling", "node.reboot", "node.reimage",
+// "node.getremoteloginsettings", "node.uploadbatchservicelogs",
+// "node.adduser", "node.updateuser", "node.deleteuser",
+// "account.listsupportedimages", the file operations
+// "file.{get,getproperties,list,delete}from{task,computenode}", the job
+// schedule operations "jobschedule.add",
 // "jobschedule.list", "jobschedule.get", "jobschedule.exists",
 // "jobschedule.patch", "jobschedule.update", "jobschedule.delete",
 // "jobschedule.disable", "jobschedule.enable", "jobschedule.terminate", and

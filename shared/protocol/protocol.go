@@ -90,6 +90,12 @@ type NodeRecord struct {
 	RootDir string `json:"rootDir,omitempty"`
 	// RunningTasks are the tasks the node is running, "job/task".
 	RunningTasks []string `json:"runningTasks,omitempty"`
+	// RemoveOption is set by the dispatcher when the node was named in a
+	// pool's removeNodes: the node deallocation option (OptionRequeue,
+	// OptionTerminate, OptionTaskCompletion). The scaler removes exactly
+	// these nodes (at once, or once they run no task for
+	// OptionTaskCompletion); the worker keeps the field as it is.
+	RemoveOption string `json:"removeOption,omitempty"`
 }
 
 // Node commands (subjects topology.NodeSubject(account, node, command)).
