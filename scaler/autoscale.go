@@ -156,6 +156,9 @@ func (s *Scaler) writeAutoScale(ctx context.Context, log *slog.Logger, ps *poolS
 			p.TargetLowPriorityNodes = batch.Int(res.TargetLowPriorityNodes)
 			p.LastModified = batch.At(run.Timestamp.Time)
 		}
+		if res != nil {
+			p.NodeDeallocationOption = res.NodeDeallocationOption
+		}
 		return true
 	})
 	switch {

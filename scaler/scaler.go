@@ -423,6 +423,9 @@ func (s *Scaler) reconcile(ctx context.Context, ps *poolState) {
 		s.markNode(ctx, log, ps, id, batch.NodeOffline)
 	}
 	for _, id := range plan.Leave {
+		if s.drain(ctx, log, ps, id) {
+			continue // it leaves once its tasks are dealt with
+		}
 		s.markNode(ctx, log, ps, id, batch.NodeLeaving)
 		s.stop(ctx, log, id)
 	}

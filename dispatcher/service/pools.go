@@ -117,6 +117,7 @@ func (s *Service) ResizePool(ctx context.Context, account, id string, r *batch.P
 		if r.ResizeTimeout != nil {
 			p.ResizeTimeout = r.ResizeTimeout
 		}
+		p.NodeDeallocationOption = r.NodeDeallocationOption
 		p.ResizeErrors = nil
 		if p.AllocationState != batch.AllocResizing {
 			p.AllocationState, p.AllocationStateTransitionTime = batch.AllocResizing, now

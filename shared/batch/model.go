@@ -146,6 +146,11 @@ type Pool struct {
 	Identity                      Raw                           `json:"identity,omitempty"`
 	TargetNodeCommunicationMode   string                        `json:"targetNodeCommunicationMode,omitempty"`
 	CurrentNodeCommunicationMode  string                        `json:"currentNodeCommunicationMode,omitempty"`
+	// NodeDeallocationOption (natch) is the nodeDeallocationOption of the
+	// last resize, or the $NodeDeallocationOption of the last autoscale
+	// evaluation: what the nodes that leave when the pool shrinks do with
+	// their running tasks. Empty means requeue.
+	NodeDeallocationOption string `json:"natchNodeDeallocationOption,omitempty"`
 }
 
 // PoolResize is the body of pool resize.
