@@ -162,6 +162,7 @@ func (w *Worker) settle(ctx context.Context, t *task, res run.Result, cause erro
 	ev := w.event(t, protocol.EventCompleted)
 	ev.StartTime, ev.EndTime = res.StartTime, res.EndTime
 	ev.ExitCode, ev.FailureInfo = res.ExitCode, res.FailureInfo
+	ev.UserCPU, ev.KernelCPU = res.UserTime, res.KernelTime
 	if err := w.publish(ctx, ev, 0); err != nil {
 		log.ErrorContext(ctx, "task result not reported; the task will be redelivered", "err", err)
 		return

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/natch-io/natch/dispatcher/service"
 	"github.com/natch-io/natch/dispatcher/state"
@@ -94,11 +95,47 @@ func (s *Server) poolAdd(ctx context.Context, r *request) (*response, error) {
 }
 
 func (s *Server) poolGet(ctx context.Context, r *request) (*response, error) {
+	stats, err := expandStats(r)
+	if err != nil {
+		return nil, err
+	}
 	p, err := s.svc.GetPool(ctx, r.account, r.poolID)
 	if err != nil {
 		return nil, err
 	}
-	return s.selected(r, "pools", s.renderPool(r, p), p.ETag, p.LastModified)
+	out := s.renderPool(r, p)
+	if stats {
+		if out.Stats, err = s.poolStats(ctx, r, p); err != nil {
+			return nil, err
+		}
+	}
+	return s.selected(r, "pools", out, p.ETag, p.LastModified)
+}
+
+// poolStats is a pool's stats for $expand=stats.
+func (s *Server) poolStats(ctx context.Context, r *request, p *batch.Pool) (*batch.PoolStatistics, error) {
+	st, err := s.svc.PoolStats(ctx, r.account, p)
+	if err == nil {
+		st.URL = s.poolURL(r, p.ID) + "/stats"
+	}
+	return st, err
+}
+
+// expandStats reads $expand: natch expands "stats" (jobs and pools), as
+// Azure does; anything else is refused.
+func expandStats(r *request) (bool, error) {
+	v := r.query.Get("$expand")
+	if v == "" {
+		return false, nil
+	}
+	for _, e := range strings.Split(v, ",") {
+		if !strings.EqualFold(strings.TrimSpace(e), "stats") {
+			return false, (&batch.Error{Status: 400, Code: "InvalidQueryParameterValue",
+				Message: "The value for one of the query parameters specified in the request URI is invalid: $expand supports stats."}).
+				With("QueryParameterName", "$expand").With("QueryParameterValue", v)
+		}
+	}
+	return true, nil
 }
 
 func (s *Server) poolExists(ctx context.Context, r *request) (*response, error) {
@@ -114,9 +151,19 @@ func (s *Server) poolList(ctx context.Context, r *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
+	stats, err := expandStats(r)
+	if err != nil {
+		return nil, err
+	}
 	items := make([]listed, 0, len(pools))
 	for _, p := range pools {
-		b, err := entity(r.base, "pools", s.renderPool(r, p))
+		out := s.renderPool(r, p)
+		if stats {
+			if out.Stats, err = s.poolStats(ctx, r, p); err != nil {
+				return nil, err
+			}
+		}
+		b, err := entity(r.base, "pools", out)
 		if err != nil {
 			return nil, err
 		}
@@ -305,17 +352,46 @@ func (s *Server) jobAdd(ctx context.Context, r *request) (*response, error) {
 }
 
 func (s *Server) jobGet(ctx context.Context, r *request) (*response, error) {
+	stats, err := expandStats(r)
+	if err != nil {
+		return nil, err
+	}
 	j, err := s.svc.GetJob(ctx, r.account, r.jobID)
 	if err != nil {
 		return nil, err
 	}
-	return s.selected(r, "jobs", s.renderJob(r, &j.Job), j.ETag, j.LastModified)
+	out := s.renderJob(r, &j.Job)
+	if stats {
+		if out.Stats, err = s.jobStats(ctx, r, &j.Job); err != nil {
+			return nil, err
+		}
+	}
+	return s.selected(r, "jobs", out, j.ETag, j.LastModified)
+}
+
+// jobStats is a job's stats for $expand=stats.
+func (s *Server) jobStats(ctx context.Context, r *request, j *batch.Job) (*batch.JobStatistics, error) {
+	st, err := s.svc.JobStats(ctx, r.account, j)
+	if err == nil {
+		st.URL = s.jobURL(r, j.ID) + "/stats"
+	}
+	return st, err
 }
 
 func (s *Server) jobList(ctx context.Context, r *request) (*response, error) {
 	return s.page(r, "jobs", jobFilterable, func(after string, yield func(listed) bool) error {
+		stats, err := expandStats(r)
+		if err != nil {
+			return err
+		}
 		return s.svc.ScanJobs(ctx, r.account, revision(after), func(j *batch.Job, rev uint64) (bool, error) {
-			b, err := entity(r.base, "jobs", s.renderJob(r, j))
+			out := s.renderJob(r, j)
+			if stats {
+				if out.Stats, err = s.jobStats(ctx, r, j); err != nil {
+					return false, err
+				}
+			}
+			b, err := entity(r.base, "jobs", out)
 			if err != nil {
 				return false, err
 			}

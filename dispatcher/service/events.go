@@ -283,8 +283,18 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 		}
 		before := cloneRecord(rec)
 		var retry, changed bool
+		var usage state.Usage
 		for _, e := range evs {
 			o := apply(s.st, rec, &e.ev)
+			if o.changed {
+				usage.UserCPU += o.usage.UserCPU
+				usage.KernelCPU += o.usage.KernelCPU
+				usage.WallClock += o.usage.WallClock
+				usage.Wait += o.usage.Wait
+				if o.retry {
+					usage.Retries++
+				}
+			}
 			res.later = res.later || o.later
 			retry = retry || o.retry
 			changed = changed || o.changed
@@ -316,7 +326,9 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 		} else {
 			s.recs.put(key, rec, nrev)
 		}
-		s.counts.add(topology.JobKey(account, batch.Key(evs[0].ev.JobID)), state.Delta(before, rec))
+		d := state.Delta(before, rec)
+		d.Usage = usage
+		s.counts.add(topology.JobKey(account, batch.Key(evs[0].ev.JobID)), d)
 		if s.m != nil {
 			for _, e := range evs {
 				s.m.Add(s.m.TaskEvents, 1, e.ev.Type)
@@ -342,7 +354,30 @@ func eventOrder(t string) int {
 	return 2
 }
 
-type outcome struct{ changed, retry, kill, later bool }
+type outcome struct {
+	changed, retry, kill, later bool
+	// usage is what an ended attempt used (completed events).
+	usage state.Usage
+}
+
+// attemptUsage is what the attempt an event ends used: its CPU times, its
+// wall clock time, and how long the task waited since it was added (the
+// first attempt) or since its last retry.
+func attemptUsage(t *state.TaskRecord, ev *protocol.TaskEvent) state.Usage {
+	u := state.Usage{UserCPU: ev.UserCPU, KernelCPU: ev.KernelCPU}
+	if ev.StartTime.IsZero() || ev.EndTime.IsZero() {
+		return u
+	}
+	u.WallClock = ev.EndTime.Sub(ev.StartTime)
+	since := t.CreationTime
+	if t.ExecutionInfo != nil && t.ExecutionInfo.LastRetryTime != nil {
+		since = t.ExecutionInfo.LastRetryTime
+	}
+	if since != nil && ev.StartTime.After(since.Time) {
+		u.Wait = ev.StartTime.Sub(since.Time)
+	}
+	return u
+}
 
 // Clock is the time source of state changes: the current time and a fresh
 // ETag/lastModified pair. *state.Store implements it.
@@ -403,6 +438,12 @@ func apply(c Clock, t *state.TaskRecord, ev *protocol.TaskEvent) outcome {
 		}
 		setTaskState(c, t, batch.TaskActive)
 	case protocol.EventCompleted:
+		o.usage = attemptUsage(t, ev)
+		if !ev.StartTime.IsZero() && !ev.EndTime.IsZero() {
+			t.Stats = &batch.TaskStatistics{StartTime: *batch.At(ev.StartTime), LastUpdateTime: *batch.At(ev.EndTime),
+				UserCPUTime: batch.Duration(ev.UserCPU), KernelCPUTime: batch.Duration(ev.KernelCPU),
+				WallClockTime: batch.Duration(o.usage.WallClock), WaitTime: batch.Duration(o.usage.Wait)}
+		}
 		if t.State != batch.TaskRunning && !ev.StartTime.IsZero() {
 			// Too quick for its running event (workers report running only
 			// for tasks that outlive a few ms): it ran all the same.

@@ -99,6 +99,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		if gated(job) && job.State == batch.JobActive {
 			s.kickGate(account, jobKey)
 		}
+		if old, _, err := s.st.Counts.Get(ctx, e.Key); err == nil {
+			c.Usage = old.Usage // what ended attempts used is not in the task records
+		}
 		if _, err := s.st.Counts.Put(ctx, e.Key, &c); err != nil {
 			return err
 		}

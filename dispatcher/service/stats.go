@@ -124,65 +124,108 @@ func (s *Service) ListUsageMetrics(ctx context.Context, account string, start, e
 	return out, nil
 }
 
-// PoolLifetimeStatistics sums the account's pools: the dedicated
-// core-time of the nodes they have now, since each was allocated. natch
-// measures no resource usage (CPU, memory, disk, network): resourceStats
-// is left out.
+// PoolLifetimeStatistics sums the account's pools (PoolStats of each).
 func (s *Service) PoolLifetimeStatistics(ctx context.Context, account string) (*batch.PoolStatistics, error) {
 	now := s.st.Now().UTC()
 	pools, err := s.ListPools(ctx, account)
 	if err != nil {
 		return nil, err
 	}
-	first := now
-	var dedicated float64
+	sum := &batch.PoolStatistics{StartTime: batch.Time{Time: now}, LastUpdateTime: batch.Time{Time: now},
+		UsageStats: &batch.UsageStatistics{LastUpdateTime: batch.Time{Time: now}}}
 	for _, p := range pools {
-		if p.CreationTime != nil && p.CreationTime.Before(first) {
-			first = p.CreationTime.Time
-		}
-		nodes, err := s.st.Nodes.List(ctx, topology.PoolNodeKeys(account, batch.Key(p.ID)))
+		ps, err := s.PoolStats(ctx, account, p)
 		if err != nil {
 			return nil, err
 		}
-		d, _ := coreTime(nodes, VMCores(p.VMSize), time.Time{}, now)
-		dedicated += d
+		if ps.StartTime.Before(sum.StartTime.Time) {
+			sum.StartTime = ps.StartTime
+		}
+		sum.UsageStats.DedicatedCoreTime += ps.UsageStats.DedicatedCoreTime
 	}
-	ct := batch.Duration(time.Duration(dedicated * float64(time.Hour)).Round(time.Second))
+	sum.UsageStats.StartTime = sum.StartTime
+	return sum, nil
+}
+
+// PoolStats is a pool's statistics ($expand=stats): the dedicated
+// core-time of the nodes it has now, since each was allocated. natch keeps
+// no record of nodes that left and measures no node resource usage, so
+// resourceStats is left out.
+func (s *Service) PoolStats(ctx context.Context, account string, p *batch.Pool) (*batch.PoolStatistics, error) {
+	now := s.st.Now().UTC()
+	first := now
+	if p.CreationTime != nil {
+		first = p.CreationTime.Time
+	}
+	nodes, err := s.st.Nodes.List(ctx, topology.PoolNodeKeys(account, batch.Key(p.ID)))
+	if err != nil {
+		return nil, err
+	}
+	d, _ := coreTime(nodes, VMCores(p.VMSize), time.Time{}, now)
+	ct := batch.Duration(time.Duration(d * float64(time.Hour)).Round(time.Second))
 	return &batch.PoolStatistics{StartTime: batch.Time{Time: first}, LastUpdateTime: batch.Time{Time: now},
 		UsageStats: &batch.UsageStatistics{StartTime: batch.Time{Time: first}, LastUpdateTime: batch.Time{Time: now},
 			DedicatedCoreTime: ct}}, nil
 }
 
-// JobLifetimeStatistics sums the account's jobs that still exist: their
-// succeeded and failed task counts. natch does not measure CPU time, I/O
-// or wait time: those are zero.
+// JobLifetimeStatistics sums the account's jobs that still exist (JobStats
+// of each).
 func (s *Service) JobLifetimeStatistics(ctx context.Context, account string) (*batch.JobStatistics, error) {
 	now := s.st.Now().UTC()
-	first := now
-	var jobs []string
+	var jobs []*batch.Job
 	err := s.ScanJobs(ctx, account, 0, func(j *batch.Job, _ uint64) (bool, error) {
-		if j.CreationTime != nil && j.CreationTime.Before(first) {
-			first = j.CreationTime.Time
-		}
-		jobs = append(jobs, j.ID)
+		jobs = append(jobs, j)
 		return true, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	st := &batch.JobStatistics{StartTime: batch.Time{Time: first}, LastUpdateTime: batch.Time{Time: now}}
-	for _, id := range jobs {
-		c, err := s.TaskCounts(ctx, account, id)
+	sum := &batch.JobStatistics{StartTime: batch.Time{Time: now}, LastUpdateTime: batch.Time{Time: now}}
+	for _, j := range jobs {
+		st, err := s.JobStats(ctx, account, j)
 		if errors.Is(err, batch.ErrJobNotFound) {
 			continue // deleted meanwhile
 		}
 		if err != nil {
 			return nil, err
 		}
-		st.NumSucceededTasks += int64(c.TaskCounts.Succeeded)
-		st.NumFailedTasks += int64(c.TaskCounts.Failed)
+		if st.StartTime.Before(sum.StartTime.Time) {
+			sum.StartTime = st.StartTime
+		}
+		sum.UserCPUTime += st.UserCPUTime
+		sum.KernelCPUTime += st.KernelCPUTime
+		sum.WallClockTime += st.WallClockTime
+		sum.WaitTime += st.WaitTime
+		sum.NumSucceededTasks += st.NumSucceededTasks
+		sum.NumFailedTasks += st.NumFailedTasks
+		sum.NumTaskRetries += st.NumTaskRetries
 	}
-	return st, nil
+	return sum, nil
+}
+
+// JobStats is a job's statistics ($expand=stats), from its task counts:
+// succeeded and failed tasks, retries, and the CPU, wall clock and wait
+// time of its ended attempts as their nodes measured them. natch measures
+// no I/O: those counters are 0.
+func (s *Service) JobStats(ctx context.Context, account string, j *batch.Job) (*batch.JobStatistics, error) {
+	now := s.st.Now().UTC()
+	c, _, err := s.st.Counts.Get(ctx, topology.JobKey(account, batch.Key(j.ID)))
+	if errors.Is(err, batch.ErrJobNotFound) {
+		c, err = &state.Counts{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	first := now
+	if j.CreationTime != nil {
+		first = j.CreationTime.Time
+	}
+	u := c.Usage
+	return &batch.JobStatistics{StartTime: batch.Time{Time: first}, LastUpdateTime: batch.Time{Time: now},
+		UserCPUTime: batch.Duration(u.UserCPU), KernelCPUTime: batch.Duration(u.KernelCPU),
+		WallClockTime: batch.Duration(u.WallClock), WaitTime: batch.Duration(u.Wait),
+		NumSucceededTasks: int64(max(c.Tasks.Succeeded, 0)), NumFailedTasks: int64(max(c.Tasks.Failed, 0)),
+		NumTaskRetries: u.Retries}, nil
 }
 
 // SupportedImages are the images natch's providers run nodes on: the

@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/natch-io/natch/shared/batch"
 	"github.com/natch-io/natch/shared/protocol"
@@ -100,6 +101,17 @@ type Counts struct {
 	Slots batch.TaskCounts `json:"taskSlotCounts"`
 	// Total is the number of tasks the job has (any state).
 	Total int `json:"total"`
+	// Usage sums what the job's ended attempts used (job stats).
+	Usage Usage `json:"usage,omitzero"`
+}
+
+// Usage is what a job's task attempts used, summed as they end.
+type Usage struct {
+	UserCPU   time.Duration `json:"userCpu,omitempty"`
+	KernelCPU time.Duration `json:"kernelCpu,omitempty"`
+	WallClock time.Duration `json:"wallClock,omitempty"`
+	Wait      time.Duration `json:"wait,omitempty"`
+	Retries   int64         `json:"retries,omitempty"`
 }
 
 // Add adds d to c.
@@ -114,6 +126,11 @@ func (c *Counts) Add(d Counts) {
 	add(&c.Tasks, d.Tasks)
 	add(&c.Slots, d.Slots)
 	c.Total += d.Total
+	c.Usage.UserCPU += d.Usage.UserCPU
+	c.Usage.KernelCPU += d.Usage.KernelCPU
+	c.Usage.WallClock += d.Usage.WallClock
+	c.Usage.Wait += d.Usage.Wait
+	c.Usage.Retries += d.Usage.Retries
 }
 
 // IsZero reports whether c changes nothing.

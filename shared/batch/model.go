@@ -141,7 +141,7 @@ type Pool struct {
 	TaskSchedulingPolicy          *TaskSchedulingPolicy         `json:"taskSchedulingPolicy,omitempty"`
 	UserAccounts                  Raw                           `json:"userAccounts,omitempty"`
 	Metadata                      []NameValue                   `json:"metadata,omitempty"`
-	Stats                         Raw                           `json:"stats,omitempty"`
+	Stats                         *PoolStatistics               `json:"stats,omitempty"`
 	MountConfiguration            Raw                           `json:"mountConfiguration,omitempty"`
 	Identity                      Raw                           `json:"identity,omitempty"`
 	TargetNodeCommunicationMode   string                        `json:"targetNodeCommunicationMode,omitempty"`
@@ -215,7 +215,7 @@ type Job struct {
 	NetworkConfiguration        Raw                      `json:"networkConfiguration,omitempty"`
 	Metadata                    []NameValue              `json:"metadata,omitempty"`
 	ExecutionInfo               *JobExecutionInformation `json:"executionInfo,omitempty"`
-	Stats                       Raw                      `json:"stats,omitempty"`
+	Stats                       *JobStatistics           `json:"stats,omitempty"`
 }
 
 // JobManagerTask is the task that runs first when a job starts, typically
@@ -309,7 +309,7 @@ type Task struct {
 	ExecutionInfo                *TaskExecutionInformation     `json:"executionInfo,omitempty"`
 	NodeInfo                     *ComputeNodeInformation       `json:"nodeInfo,omitempty"`
 	MultiInstanceSettings        Raw                           `json:"multiInstanceSettings,omitempty"`
-	Stats                        Raw                           `json:"stats,omitempty"`
+	Stats                        *TaskStatistics               `json:"stats,omitempty"`
 	DependsOn                    *TaskDependencies             `json:"dependsOn,omitempty"`
 	ApplicationPackageReferences []ApplicationPackageReference `json:"applicationPackageReferences,omitempty"`
 	AuthenticationTokenSettings  *AuthenticationTokenSettings  `json:"authenticationTokenSettings,omitempty"`
@@ -379,6 +379,22 @@ const (
 	OnTaskFailureNoAction          = "noaction"
 	OnTaskFailurePerformExitAction = "performexitoptionsjobaction"
 )
+
+// TaskStatistics are the resources a task's last attempt used. natch
+// measures the CPU times and the wall clock time; the I/O counters are 0.
+type TaskStatistics struct {
+	URL            string   `json:"url"`
+	StartTime      Time     `json:"startTime"`
+	LastUpdateTime Time     `json:"lastUpdateTime"`
+	UserCPUTime    Duration `json:"userCPUTime"`
+	KernelCPUTime  Duration `json:"kernelCPUTime"`
+	WallClockTime  Duration `json:"wallClockTime"`
+	ReadIOps       int64    `json:"readIOps"`
+	WriteIOps      int64    `json:"writeIOps"`
+	ReadIOGiB      float64  `json:"readIOGiB"`
+	WriteIOGiB     float64  `json:"writeIOGiB"`
+	WaitTime       Duration `json:"waitTime"`
+}
 
 // TaskAddCollection is the body of addtaskcollection.
 type TaskAddCollection struct {

@@ -67,6 +67,10 @@ type TaskEvent struct {
 	FailureInfo *batch.TaskFailureInformation `json:"failureInfo,omitempty"`
 	// TaskRootDir is the task directory on the node (holds wd/, stdout.txt, stderr.txt).
 	TaskRootDir string `json:"taskRootDir,omitempty"`
+	// UserCPU and KernelCPU are the CPU time the attempt's process used
+	// (completed events).
+	UserCPU   time.Duration `json:"userCpu,omitempty"`
+	KernelCPU time.Duration `json:"kernelCpu,omitempty"`
 }
 
 // MsgID is the Nats-Msg-Id of an event, so a retried publish is stored once.

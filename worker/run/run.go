@@ -87,6 +87,9 @@ type Result struct {
 	// StdoutSize and StderrSize are the sizes of stdout.txt and stderr.txt
 	// when the process ended.
 	StdoutSize, StderrSize int64
+	// UserTime and KernelTime are the CPU time of the process and of the
+	// children it waited for.
+	UserTime, KernelTime time.Duration
 }
 
 // Succeeded reports whether the process ran and exited with code 0.
@@ -201,6 +204,7 @@ func (r *Runner) Run(ctx context.Context, s Spec) Result {
 	code := -1
 	killedBy9 := false
 	if st := cmd.ProcessState; st != nil {
+		res.UserTime, res.KernelTime = st.UserTime(), st.SystemTime()
 		if ws, ok := st.Sys().(syscall.WaitStatus); ok {
 			switch {
 			case ws.Signaled():
