@@ -85,6 +85,10 @@ func (w *Worker) snapshot(base protocol.NodeRecord, state string, now time.Time)
 	}
 	w.mu.Unlock()
 	slices.Sort(names)
+	startTask, startInfo, startNodeState := w.start.record()
+	if state == "" {
+		state = startNodeState
+	}
 	if state == "" {
 		state = batch.NodeIdle
 		if running > 0 {
@@ -122,6 +126,7 @@ func (w *Worker) snapshot(base protocol.NodeRecord, state string, now time.Time)
 	r.Slots = w.slots
 	r.RootDir = w.rootDir
 	r.RunningTasks = names
+	r.StartTask, r.StartTaskInfo = startTask, startInfo
 	return r
 }
 

@@ -64,6 +64,7 @@ func (s *Server) operations() map[string]opFunc {
 		"file.deletefromtask":        s.fileDelete,
 	}
 	maps.Copy(ops, s.applicationOps())
+	maps.Copy(ops, s.prepOps())
 	return ops
 }
 

@@ -326,7 +326,7 @@ func (s *Service) TerminateTask(ctx context.Context, account, jobID, taskID stri
 	if err != nil {
 		return err
 	}
-	if ended != nil && t.State == batch.TaskRunning {
+	if ended != nil && holdsNode(t) {
 		s.killOnNode(ctx, account, t, jobID, "The task was terminated by user request.")
 	}
 	if ended != nil {
@@ -395,7 +395,7 @@ func (s *Service) DeleteTask(ctx context.Context, account, jobID, taskID string,
 			return err
 		}
 	}
-	if t.State == batch.TaskRunning {
+	if holdsNode(t) {
 		s.killOnNode(ctx, account, t, jobID, "The task was deleted.")
 	}
 	s.recs.del(key)
