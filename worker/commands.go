@@ -19,6 +19,10 @@ const replyOverhead = 4096
 // topology.NodeSubject(account, node, command)).
 func (w *Worker) handleCommand(m *nats.Msg) {
 	cmd := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	if cmd == protocol.CmdJobRelease {
+		w.cmdJobRelease(m) // replies when the release task has ended
+		return
+	}
 	reply := nats.NewMsg(m.Reply)
 	var err error
 	switch cmd {

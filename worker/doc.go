@@ -12,7 +12,12 @@
 //	                                          ├─ "completed" (waits for the PubAck) ──▶ then Ack
 //	                                          └─ "requeued"  (shutdown / node removed) ──▶ then Nak
 //	natch-nodes KV ◀── node record (CAS; heartbeat + coalesced state changes)
-//	natch.node.<account>.<node>.* ◀── terminate, file.stat, file.read, file.list
+//	natch.node.<account>.<node>.* ◀── terminate, jobrelease, file.stat, file.read, file.list
+//
+// Before it fetches, the node runs the pool's start task (starttask.go);
+// before the first task of a job with a preparation task, that task
+// (jobprep.go), once per job and node; when the job ends, the dispatcher asks
+// the node to run the job's release task (the jobrelease command).
 //
 // Vocabulary:
 //   - slot: one unit of the node's task concurrency (the pool's

@@ -86,7 +86,11 @@ func (w *Worker) snapshot(base protocol.NodeRecord, state string, now time.Time)
 	}
 	w.mu.Unlock()
 	slices.Sort(names)
+	startTask, startInfo, startNodeState := w.start.record()
 	state = w.nodeState(state)
+	if state == "" {
+		state = startNodeState
+	}
 	if state == "" {
 		state = batch.NodeIdle
 		if running > 0 {
@@ -123,6 +127,7 @@ func (w *Worker) snapshot(base protocol.NodeRecord, state string, now time.Time)
 	r.Slots = w.slots
 	r.RootDir = w.rootDir
 	r.RunningTasks = names
+	r.StartTask, r.StartTaskInfo = startTask, startInfo
 	return r
 }
 

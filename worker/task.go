@@ -39,6 +39,7 @@ func (w *Worker) runTask(workCtx, settleCtx context.Context, t *task) {
 	}
 
 	var res run.Result
+	prepFailed := false
 	switch {
 	case pending != nil:
 		cancel(pending)
@@ -47,6 +48,10 @@ func (w *Worker) runTask(workCtx, settleCtx context.Context, t *task) {
 	case taskCtx.Err() != nil:
 		now := time.Now()
 		res = run.Result{StartTime: now, EndTime: now, Interrupted: true}
+	case !w.jobPrep(taskCtx, t): // the job preparation task failed here, or the task was cancelled
+		now := time.Now()
+		res = run.Result{StartTime: now, EndTime: now, Interrupted: true}
+		prepFailed = taskCtx.Err() == nil
 	case len(t.tm.Task.ResourceFiles) > 0 || len(t.tm.Task.OutputFiles) > 0:
 		res = w.executeWithFiles(taskCtx, t)
 	default:
@@ -68,6 +73,10 @@ func (w *Worker) runTask(workCtx, settleCtx context.Context, t *task) {
 	w.settleCh <- struct{}{}
 	defer func() { <-w.settleCh }()
 	w.releaseSlots(t.slots)
+	if prepFailed {
+		w.requeuePrep(settleCtx, t)
+		return
+	}
 	w.settle(settleCtx, t, res, context.Cause(taskCtx))
 }
 
@@ -115,6 +124,9 @@ func (w *Worker) taskEnv(t *task) []string {
 		"AZ_BATCH_TASK_DIR="+t.dir,
 		"AZ_BATCH_TASK_WORKING_DIR="+filepath.Join(t.dir, run.WorkingDir),
 	)
+	if jp := t.tm.JobPreparation; jp != nil {
+		env = append(env, w.prepDirEnv(t.tm.JobID, jp)...)
+	}
 	for _, nv := range t.tm.JobEnvironment {
 		env = append(env, nv.Name+"="+nv.Value)
 	}

@@ -80,8 +80,10 @@ type Worker struct {
 	logs chan logCopy    // task logs to copy to the object store in the background
 	rec  recordState     // owned by the record writer after prepare
 
-	apps appState  // application packages (apppkg.go)
-	life lifecycle // scheduling state and restarts (lifecycle.go)
+	apps  appState   // application packages (apppkg.go)
+	life  lifecycle  // scheduling state and restarts (lifecycle.go)
+	start startState // the pool's start task (starttask.go)
+	prep  prepState  // job preparation and release tasks (jobprep.go)
 
 	removed    context.CancelCauseFunc // stops fetching with ErrNodeRemoved
 	cancelWork context.CancelCauseFunc // cancels running tasks
@@ -169,7 +171,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.InfoContext(ctx, "node ready", "slots", w.slots, "root_dir", w.rootDir, "ack_wait", w.ackWait)
 
 	var tasks sync.WaitGroup
-	w.fetchLoop(stopCtx, workCtx, settleCtx, pull, &tasks)
+	if w.startTaskGate(stopCtx, workCtx, &tasks) {
+		w.fetchLoop(stopCtx, workCtx, settleCtx, pull, &tasks)
+	}
 	if err := pull.close(); err != nil {
 		w.log.WarnContext(ctx, "unsubscribe pull replies", "err", err)
 	}
@@ -194,6 +198,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := sub.Unsubscribe(); err != nil {
 		w.log.WarnContext(ctx, "unsubscribe node commands", "err", err)
 	}
+	w.closePrep()
 	stopBG()
 	bg.Wait()
 	w.life.wait()
@@ -320,6 +325,7 @@ func (w *Worker) connect(ctx context.Context) (jetstream.Consumer, error) {
 			w.vmSize = p.VMSize
 		}
 		w.apps.poolRefs = p.ApplicationPackageReferences
+		w.start.init(p.StartTask)
 	case errors.Is(err, jetstream.ErrKeyNotFound) && w.cfg.Slots > 0:
 		// The pool record is optional when the slots are given.
 	default:

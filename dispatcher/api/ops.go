@@ -66,6 +66,7 @@ func (s *Server) operations() map[string]opFunc {
 	}
 	maps.Copy(ops, s.applicationOps())
 	maps.Copy(ops, s.nodeOps())
+	maps.Copy(ops, s.prepOps())
 	return ops
 }
 

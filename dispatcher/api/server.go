@@ -145,6 +145,7 @@ var routes = []route{
 	{"POST", "/jobs/{jobId}/disable", "job.disable"},
 	{"POST", "/jobs/{jobId}/enable", "job.enable"},
 	{"GET", "/jobs/{jobId}/taskcounts", "job.taskcounts"},
+	{"GET", "/jobs/{jobId}/jobpreparationandreleasetaskstatus", "job.listpreparationandreleasetaskstatus"},
 	{"GET", "/jobs/{jobId}/submiterrors", "task.submiterrors"},
 	{"POST", "/jobs/{jobId}/tasks", "task.add"},
 	{"GET", "/jobs/{jobId}/tasks", "task.list"},

@@ -346,6 +346,8 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 
 func eventOrder(t string) int {
 	switch t {
+	case protocol.EventPreparing:
+		return -1
 	case protocol.EventRunning:
 		return 0
 	case protocol.EventRequeued:
@@ -432,8 +434,15 @@ func apply(c Clock, t *state.TaskRecord, ev *protocol.TaskEvent) outcome {
 		}
 		setTaskState(c, t, batch.TaskRunning)
 		setRun(t, ev)
+	case protocol.EventPreparing:
+		if t.State == batch.TaskRunning && !deliveryChanged ||
+			t.State == batch.TaskPreparing && t.NodeInfo != nil && t.NodeInfo.NodeID == ev.NodeID {
+			return outcome{changed: deliveryChanged}
+		}
+		setTaskState(c, t, batch.TaskPreparing)
+		setRun(t, ev)
 	case protocol.EventRequeued:
-		if t.State != batch.TaskRunning || t.NodeInfo == nil || t.NodeInfo.NodeID != ev.NodeID {
+		if t.State != batch.TaskRunning && t.State != batch.TaskPreparing || t.NodeInfo == nil || t.NodeInfo.NodeID != ev.NodeID {
 			return outcome{}
 		}
 		setTaskState(c, t, batch.TaskActive)

@@ -208,7 +208,8 @@ func (s *Service) setJobState(j *state.JobRecord, to string) {
 // goTeardown ends a terminating or deleting job's tasks in the background.
 func (s *Service) goTeardown(account string, rec *state.JobRecord) {
 	s.bg.Go(func() {
-		ctx, cancel := context.WithTimeout(s.bgCtx, 10*time.Minute)
+		// Long enough for the job release tasks (at most 15 minutes).
+		ctx, cancel := context.WithTimeout(s.bgCtx, 30*time.Minute)
 		defer cancel()
 		if err := s.teardown(ctx, account, rec); err != nil && s.bgCtx.Err() == nil {
 			s.log.ErrorContext(ctx, "end job", "account", account, "job", rec.ID, "err", err)
@@ -241,7 +242,7 @@ func (s *Service) teardown(ctx context.Context, account string, rec *state.JobRe
 	for _, e := range tasks {
 		t := e.Value
 		if t.State != batch.TaskCompleted {
-			if t.State == batch.TaskRunning {
+			if holdsNode(t) {
 				s.killOnNode(ctx, account, t, rec.ID, msg)
 			}
 			if rec.State != batch.JobDeleting {
@@ -262,6 +263,8 @@ func (s *Service) teardown(ctx context.Context, account string, rec *state.JobRe
 			return err
 		}
 	}
+	// The job is completed (or removed) only once its release tasks ended.
+	s.releaseJob(ctx, account, rec)
 	if rec.State == batch.JobDeleting {
 		if usesDeps(rec) {
 			if err := s.purgeDeps(ctx, account, jobKey); err != nil {

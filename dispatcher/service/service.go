@@ -135,6 +135,7 @@ func (s *Service) taskMsg(ctx context.Context, account string, job *state.JobRec
 		m.ServiceEnvironment = []batch.NameValue{{Name: "AZ_BATCH_AUTHENTICATION_TOKEN", Value: tok}}
 	}
 	m.AppPackages = t.AppPackages
+	m.JobPreparation = job.JobPreparationTask
 	b, err := json.Marshal(&m)
 	if err != nil {
 		return nil, err

@@ -330,7 +330,7 @@ func (s *Service) TerminateTask(ctx context.Context, account, jobID, taskID stri
 		return err
 	}
 	s.kickIfGated(ctx, account, jobID)
-	if ended != nil && t.State == batch.TaskRunning {
+	if ended != nil && holdsNode(t) {
 		s.killOnNode(ctx, account, t, jobID, "The task was terminated by user request.")
 	}
 	if ended != nil {
@@ -402,7 +402,7 @@ func (s *Service) DeleteTask(ctx context.Context, account, jobID, taskID string,
 			return err
 		}
 	}
-	if t.State == batch.TaskRunning {
+	if holdsNode(t) {
 		s.killOnNode(ctx, account, t, jobID, "The task was deleted.")
 	}
 	if err := s.purgeHeld(ctx, account, batch.Key(jobID), batch.Key(taskID)); err != nil {

@@ -206,8 +206,8 @@ type Job struct {
 	MaxParallelTasks            *int                     `json:"maxParallelTasks,omitempty"`
 	Constraints                 *JobConstraints          `json:"constraints,omitempty"`
 	JobManagerTask              *JobManagerTask          `json:"jobManagerTask,omitempty"`
-	JobPreparationTask          Raw                      `json:"jobPreparationTask,omitempty"`
-	JobReleaseTask              Raw                      `json:"jobReleaseTask,omitempty"`
+	JobPreparationTask          *JobPreparationTask      `json:"jobPreparationTask,omitempty"`
+	JobReleaseTask              *JobReleaseTask          `json:"jobReleaseTask,omitempty"`
 	CommonEnvironmentSettings   []NameValue              `json:"commonEnvironmentSettings,omitempty"`
 	PoolInfo                    *PoolInformation         `json:"poolInfo,omitempty"`
 	OnAllTasksComplete          string                   `json:"onAllTasksComplete,omitempty"`
@@ -530,6 +530,17 @@ const (
 	NodeUnusable  = "unusable"
 	NodeUnknown   = "unknown"
 	NodePreempted = "preempted"
+	// NodeWaitingForStartTask: the start task runs and waitForSuccess holds
+	// tasks back until it succeeds.
+	NodeWaitingForStartTask = "waitingforstarttask"
+	// NodeStartTaskFailed: the start task failed (retries exhausted) and
+	// waitForSuccess keeps tasks off the node.
+	NodeStartTaskFailed = "starttaskfailed"
+
+	// StartTaskRunning and StartTaskCompleted are the states of a start,
+	// job preparation or job release task.
+	StartTaskRunning   = "running"
+	StartTaskCompleted = "completed"
 
 	ResultSuccess = "success"
 	ResultFailure = "failure"

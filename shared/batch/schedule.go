@@ -24,28 +24,27 @@ type Schedule struct {
 
 // JobSpecification is the template of the jobs a schedule creates.
 type JobSpecification struct {
-	Priority                  *int             `json:"priority,omitempty"`
-	AllowTaskPreemption       *bool            `json:"allowTaskPreemption,omitempty"`
-	MaxParallelTasks          *int             `json:"maxParallelTasks,omitempty"`
-	DisplayName               string           `json:"displayName,omitempty"`
-	UsesTaskDependencies      *bool            `json:"usesTaskDependencies,omitempty"`
-	OnAllTasksComplete        string           `json:"onAllTasksComplete,omitempty"`
-	OnTaskFailure             string           `json:"onTaskFailure,omitempty"`
-	NetworkConfiguration      Raw              `json:"networkConfiguration,omitempty"`
-	Constraints               *JobConstraints  `json:"constraints,omitempty"`
-	JobManagerTask            *JobManagerTask  `json:"jobManagerTask,omitempty"`
-	JobPreparationTask        Raw              `json:"jobPreparationTask,omitempty"`
-	JobReleaseTask            Raw              `json:"jobReleaseTask,omitempty"`
-	CommonEnvironmentSettings []NameValue      `json:"commonEnvironmentSettings,omitempty"`
-	PoolInfo                  *PoolInformation `json:"poolInfo,omitempty"`
-	Metadata                  []NameValue      `json:"metadata,omitempty"`
+	Priority                  *int                `json:"priority,omitempty"`
+	AllowTaskPreemption       *bool               `json:"allowTaskPreemption,omitempty"`
+	MaxParallelTasks          *int                `json:"maxParallelTasks,omitempty"`
+	DisplayName               string              `json:"displayName,omitempty"`
+	UsesTaskDependencies      *bool               `json:"usesTaskDependencies,omitempty"`
+	OnAllTasksComplete        string              `json:"onAllTasksComplete,omitempty"`
+	OnTaskFailure             string              `json:"onTaskFailure,omitempty"`
+	NetworkConfiguration      Raw                 `json:"networkConfiguration,omitempty"`
+	Constraints               *JobConstraints     `json:"constraints,omitempty"`
+	JobManagerTask            *JobManagerTask     `json:"jobManagerTask,omitempty"`
+	JobPreparationTask        *JobPreparationTask `json:"jobPreparationTask,omitempty"`
+	JobReleaseTask            *JobReleaseTask     `json:"jobReleaseTask,omitempty"`
+	CommonEnvironmentSettings []NameValue         `json:"commonEnvironmentSettings,omitempty"`
+	PoolInfo                  *PoolInformation    `json:"poolInfo,omitempty"`
+	Metadata                  []NameValue         `json:"metadata,omitempty"`
 }
 
 // Job returns the job this specification describes, with the given id.
 func (s *JobSpecification) Job(id string) Job {
 	j := Job{ID: id, DisplayName: s.DisplayName, UsesTaskDependencies: s.UsesTaskDependencies,
 		Priority: s.Priority, AllowTaskPreemption: s.AllowTaskPreemption, MaxParallelTasks: s.MaxParallelTasks,
-		JobPreparationTask: s.JobPreparationTask, JobReleaseTask: s.JobReleaseTask,
 		CommonEnvironmentSettings: s.CommonEnvironmentSettings, OnAllTasksComplete: s.OnAllTasksComplete,
 		OnTaskFailure: s.OnTaskFailure, NetworkConfiguration: s.NetworkConfiguration, Metadata: s.Metadata}
 	if s.Constraints != nil {
@@ -55,6 +54,14 @@ func (s *JobSpecification) Job(id string) Job {
 	if s.JobManagerTask != nil {
 		jm := *s.JobManagerTask
 		j.JobManagerTask = &jm
+	}
+	if s.JobPreparationTask != nil {
+		jp := *s.JobPreparationTask
+		j.JobPreparationTask = &jp
+	}
+	if s.JobReleaseTask != nil {
+		jr := *s.JobReleaseTask
+		j.JobReleaseTask = &jr
 	}
 	if s.PoolInfo != nil {
 		p := *s.PoolInfo
@@ -199,6 +206,7 @@ func ValidateJobSpecification(property string, s *JobSpecification) error {
 	s.Priority, s.MaxParallelTasks, s.AllowTaskPreemption = j.Priority, j.MaxParallelTasks, j.AllowTaskPreemption
 	s.UsesTaskDependencies, s.OnAllTasksComplete, s.OnTaskFailure = j.UsesTaskDependencies, j.OnAllTasksComplete, j.OnTaskFailure
 	s.Constraints = j.Constraints
+	s.JobPreparationTask, s.JobReleaseTask = j.JobPreparationTask, j.JobReleaseTask // with their defaults
 	return nil
 }
 

@@ -168,16 +168,8 @@ func ValidatePoolAdd(p *Pool) error {
 		}
 		p.TaskSchedulingPolicy.NodeFillType = v
 	}
-	if p.StartTask != nil {
-		if p.StartTask.CommandLine == "" {
-			return MissingProperty("startTask.commandLine")
-		}
-		if err := retryCount("startTask.maxTaskRetryCount", p.StartTask.MaxTaskRetryCount); err != nil {
-			return err
-		}
-		if err := validEnv("startTask.environmentSettings", p.StartTask.EnvironmentSettings); err != nil {
-			return err
-		}
+	if err := validStartTask("startTask", p.StartTask); err != nil {
+		return err
 	}
 	if err := validMetadata(p.Metadata); err != nil {
 		return err
@@ -257,6 +249,9 @@ func validateJob(j *Job, inSchedule bool) error {
 	if err := validJobManager(j); err != nil {
 		return err
 	}
+	if err := validJobPrepRelease(j); err != nil {
+		return err
+	}
 	if j.Priority != nil && (*j.Priority < -1000 || *j.Priority > 1000) {
 		return InvalidProperty("priority", "must be between -1000 and 1000")
 	}
@@ -326,6 +321,9 @@ func validateJob(j *Job, inSchedule bool) error {
 // the inherited constraints.
 func ValidateTaskAdd(t *Task, job *Job) error {
 	if err := ValidID("id", t.ID); err != nil {
+		return err
+	}
+	if err := validTaskNotPrepRelease(t, job); err != nil {
 		return err
 	}
 	if strings.TrimSpace(t.CommandLine) == "" {
@@ -510,16 +508,8 @@ func ValidateJobDisable(d *JobDisable) error {
 // ValidatePoolPatch checks the properties of a pool patch or
 // updateProperties body and normalises targetNodeCommunicationMode.
 func ValidatePoolPatch(p *PoolPatch) error {
-	if p.StartTask != nil {
-		if p.StartTask.CommandLine == "" {
-			return MissingProperty("startTask.commandLine")
-		}
-		if err := retryCount("startTask.maxTaskRetryCount", p.StartTask.MaxTaskRetryCount); err != nil {
-			return err
-		}
-		if err := validEnv("startTask.environmentSettings", p.StartTask.EnvironmentSettings); err != nil {
-			return err
-		}
+	if err := validStartTask("startTask", p.StartTask); err != nil {
+		return err
 	}
 	if err := validMetadata(p.Metadata); err != nil {
 		return err

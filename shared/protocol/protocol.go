@@ -33,6 +33,9 @@ type TaskMessage struct {
 	// AppPackages are the task's applicationPackageReferences, resolved to
 	// versions when the task was added, so the worker looks nothing up.
 	AppPackages []AppPackage `json:"appPackages,omitempty"`
+	// JobPreparation is the job's preparation task: the worker runs it
+	// before the job's first task on the node.
+	JobPreparation *batch.JobPreparationTask `json:"jobPreparation,omitempty"`
 }
 
 // MsgID is the Nats-Msg-Id of a ready-task message: publishing the same
@@ -46,6 +49,8 @@ const (
 	EventRunning   = "running"   // the process started
 	EventCompleted = "completed" // the attempt ended (any exit code, or a failure before start)
 	EventRequeued  = "requeued"  // the worker gave the task back (shutdown): not the task's fault
+	// EventPreparing: the task waits on its node for the job preparation task.
+	EventPreparing = "preparing"
 )
 
 // TaskEvent is a worker's report on one attempt of a task, published to

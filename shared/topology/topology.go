@@ -55,6 +55,9 @@ const (
 	// keyed ApplicationKey.
 	ApplicationsBucket = "natch-applications"
 	SchedulesBucket    = "natch-schedules"
+	// JobPrepBucket holds job preparation and release task states, one key
+	// per job and node (protocol.JobPrepStatus), written by the workers.
+	JobPrepBucket = "natch-jobprep"
 )
 
 // ApplicationsContainer is the blob container (in each account's object
@@ -164,6 +167,13 @@ func ApplicationKey(account, app string) string { return account + "." + app }
 // NodeKey is a node's key in the nodes bucket.
 func NodeKey(account, pool, node string) string { return account + "." + pool + "." + node }
 
+// JobPrepKey is the key of a node's job preparation and release state in
+// JobPrepBucket.
+func JobPrepKey(account, job, node string) string { return account + "." + job + "." + node }
+
+// JobPrepKeys matches every JobPrepKey of a job.
+func JobPrepKeys(account, job string) string { return account + "." + job + ".*" }
+
 // PoolNodeKeys matches every node key of a pool.
 func PoolNodeKeys(account, pool string) string { return account + "." + pool + ".*" }
 
@@ -237,6 +247,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 		{Bucket: DepsBucket, History: 1},
 		{Bucket: ApplicationsBucket, History: 1},
 		{Bucket: SchedulesBucket, History: 1},
+		{Bucket: JobPrepBucket, History: 1},
 	}
 	for _, bc := range buckets {
 		bc.Storage = o.storage()
