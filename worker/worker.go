@@ -22,8 +22,9 @@ import (
 )
 
 // ErrNodeRemoved is returned by Run when the node's record was deleted or set
-// to leavingpool by someone else (the scaler removing the node): the worker
-// requeued its tasks and stopped. It is a normal way for a worker to end.
+// to leavingpool or preempted by someone else (the scaler removing the node,
+// a preemption): the worker requeued its tasks and stopped. It is a normal
+// way for a worker to end.
 var ErrNodeRemoved = errors.New("worker: node removed from the pool")
 
 // Causes of a task's cancellation.
@@ -76,7 +77,8 @@ type Worker struct {
 	acks chan pendingAck // async publishes whose PubAck is checked in the background
 	rec  recordState     // owned by the record writer after prepare
 
-	apps appState // application packages (apppkg.go)
+	apps    appState    // application packages (apppkg.go)
+	metrics nodeMetrics // resource samples for the node record (metrics.go)
 
 	removed    context.CancelCauseFunc // stops fetching with ErrNodeRemoved
 	cancelWork context.CancelCauseFunc // cancels running tasks

@@ -18,11 +18,11 @@ import (
 	"github.com/natch-io/natch/shared/config"
 )
 
-// clientCommands are the client subcommands (pool, job, task, app-package). Each group
+// clientCommands are the client subcommands (pool, node, job, task, app-package). Each group
 // finds the service from --url/--account/--key, then NATCH_URL/NATCH_ACCOUNT/
 // NATCH_KEY, then the connection file natch up writes.
 func clientCommands(getenv func(string) string) []*cobra.Command {
-	cmds := []*cobra.Command{newPoolCmd(getenv), newJobCmd(getenv), newTaskCmd(getenv), newAppPackageCmd(getenv)}
+	cmds := []*cobra.Command{newPoolCmd(getenv), newNodeCmd(getenv), newJobCmd(getenv), newTaskCmd(getenv), newAppPackageCmd(getenv)}
 	for _, c := range cmds {
 		describeErrors(c)
 	}

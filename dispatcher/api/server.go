@@ -113,6 +113,7 @@ var routes = []route{
 	{"POST", "/pools/{poolId}/evaluateautoscale", "pool.evaluateautoscale"},
 	{"GET", "/pools/{poolId}/nodes", "node.list"},
 	{"GET", "/pools/{poolId}/nodes/{nodeId}", "node.get"},
+	{"POST", "/pools/{poolId}/nodes/{nodeId}/natch-preempt", "node.preempt"},
 	{"GET", "/nodecounts", "account.listpoolnodecounts"},
 	{"POST", "/jobs", "job.add"},
 	{"GET", "/jobs", "job.list"},

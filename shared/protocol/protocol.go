@@ -90,6 +90,9 @@ type NodeRecord struct {
 	RootDir string `json:"rootDir,omitempty"`
 	// RunningTasks are the tasks the node is running, "job/task".
 	RunningTasks []string `json:"runningTasks,omitempty"`
+	// Metrics is the node's latest resource sample (natch-only; not part
+	// of the compute node the API shows).
+	Metrics *NodeMetrics `json:"natchMetrics,omitempty"`
 }
 
 // Node commands (subjects topology.NodeSubject(account, node, command)).
