@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
+	"github.com/natch-io/natch/shared/topology"
 )
 
 func (b *testBundle) getPool(t *testing.T, id string) batch.Pool {
@@ -151,4 +153,46 @@ func TestEvaluateAutoScale(t *testing.T) {
 	after := b.getPool(t, "pool1")
 	require.Equal(t, before.ETag, after.ETag)
 	require.Nil(t, after.AutoScaleRun)
+}
+
+// TestEvaluateAutoScaleUsesHistory: with samples in the metrics stream (as
+// the scaler leaves them), evaluateautoscale evaluates against them, not
+// against one sample of now: GetSample(5) and a 5 s window see the five
+// stored samples, and node metrics come from them too.
+func TestEvaluateAutoScaleUsesHistory(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code, body := b.do(t, "POST", "/pools", map[string]any{"id": "hist", "vmSize": "standard_d2s_v3",
+		"enableAutoScale": true, "autoScaleFormula": "$TargetDedicatedNodes = 0;", "autoScaleEvaluationInterval": "PT1S"})
+	require.Equal(t, 201, code, string(body))
+	evaluate := func(f string) batch.AutoScaleRun {
+		code, body := b.do(t, "POST", "/pools/hist/evaluateautoscale", map[string]any{"autoScaleFormula": f})
+		require.Equal(t, 200, code, string(body))
+		var run batch.AutoScaleRun
+		require.NoError(t, json.Unmarshal(body, &run))
+		return run
+	}
+	const f = "p = $PendingTasks.GetSample(5); w = avg($PendingTasks.GetSample(TimeInterval_Second * 5)); " +
+		"c = $CPUPercent.GetSample(1); pre = max($PreemptedNodeCount.GetSample(5)); $TargetDedicatedNodes = w;"
+
+	// No history: one live sample, too few for GetSample(5).
+	run := evaluate(f)
+	require.NotNil(t, run.Error)
+	require.Equal(t, "InsufficientSampleData", run.Error.Code)
+
+	// Five samples, 1 s apart, the newest half a second old.
+	now := time.Now()
+	for i, pending := range []float64{2, 4, 6, 8, 10} {
+		s := protocol.PoolSample{At: now.Add(time.Duration(i-5)*time.Second + 500*time.Millisecond).UTC(),
+			Pending: pending, Active: pending, CPUPercent: 10 * pending, PreemptedNodes: float64(i % 2)}
+		raw, err := json.Marshal(s)
+		require.NoError(t, err)
+		_, err = b.js.Publish(t.Context(), topology.MetricsSubject(account, "hist"), raw)
+		require.NoError(t, err)
+	}
+	run = evaluate(f)
+	require.Nil(t, run.Error, "%+v", run.Error)
+	require.Equal(t, "$TargetDedicatedNodes=6;$TargetLowPriorityNodes=0;$NodeDeallocationOption=requeue;c=[100];p=[2,4,6,8,10];pre=1;w=6",
+		run.Results)
+	require.Nil(t, b.getPool(t, "hist").AutoScaleRun, "a dry run")
 }

@@ -320,6 +320,14 @@ func (c *Client) GetNode(ctx context.Context, poolID, nodeID string) (*batch.Com
 	return get[batch.ComputeNode](ctx, c, opGetNode(poolID, nodeID))
 }
 
+// PreemptNode evicts a low-priority node as a spot eviction would
+// (natch-only: POST /pools/{pool}/nodes/{node}/natch-preempt, 202): the node
+// turns preempted, its running tasks are requeued and the scaler starts a
+// replacement.
+func (c *Client) PreemptNode(ctx context.Context, poolID, nodeID string) error {
+	return c.roundTrip(ctx, ptr(opPreemptNode(poolID, nodeID)), nil)
+}
+
 // AddJob creates a job (POST /jobs, 201).
 func (c *Client) AddJob(ctx context.Context, j *batch.Job) error {
 	if j == nil {

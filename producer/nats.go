@@ -221,6 +221,12 @@ func (c *NATSClient) GetNode(ctx context.Context, poolID, nodeID string) (*batch
 	return get[batch.ComputeNode](ctx, c, opGetNode(poolID, nodeID))
 }
 
+// PreemptNode evicts a low-priority node as a spot eviction would
+// (natch-only op node.preempt).
+func (c *NATSClient) PreemptNode(ctx context.Context, poolID, nodeID string) error {
+	return c.roundTrip(ctx, ptr(opPreemptNode(poolID, nodeID)), nil)
+}
+
 // AddJob creates a job (op job.add).
 func (c *NATSClient) AddJob(ctx context.Context, j *batch.Job) error {
 	if j == nil {

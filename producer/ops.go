@@ -41,6 +41,11 @@ func opGetNode(pool, node string) call {
 		ids: protocol.APIRequest{PoolID: pool, NodeID: node}}
 }
 
+func opPreemptNode(pool, node string) call {
+	return call{op: "node.preempt", method: http.MethodPost, path: pathOf("pools", pool, "nodes", node, "natch-preempt"),
+		ids: protocol.APIRequest{PoolID: pool, NodeID: node}}
+}
+
 func opAddJob(j *batch.Job) call {
 	return call{op: "job.add", method: http.MethodPost, path: "/jobs", body: j, model: true}
 }

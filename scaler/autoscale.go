@@ -11,6 +11,7 @@ import (
 
 	"github.com/natch-io/natch/scaler/formula"
 	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
 	"github.com/natch-io/natch/shared/topology"
 )
 
@@ -21,21 +22,11 @@ const (
 	SampleHistory = topology.MetricsMaxAge
 )
 
-// sample is one reading of a pool's numbers.
-type sample struct {
-	at                       time.Time
-	active, running, pending float64 // tasks: waiting, delivered, both
-	dedicated, lowPriority   float64 // current node counts
-	succeeded, failed        float64 // completed tasks of the pool's jobs, by result
-	// task slots (requiredSlots summed) of the pool's jobs' active and
-	// running tasks, and both
-	activeSlots, runningSlots, pendingSlots float64
-}
-
 // autoscaleState is a pool's autoscale bookkeeping between rounds.
 type autoscaleState struct {
-	samples  []sample // oldest first
-	formula  string   // the formula last evaluated
+	samples  []protocol.PoolSample // oldest first
+	rates    map[string]*nodeRates // node counters between samples, by node key
+	formula  string                // the formula last evaluated
 	parsed   *formula.Formula
 	lastEval time.Time
 	loaded   bool // the history was read from the metrics stream
@@ -108,7 +99,7 @@ func (s *Scaler) autoscale(ctx context.Context, log *slog.Logger, ps *poolState,
 // SamplePeriod, and drops samples older than SampleHistory.
 func (s *Scaler) takeSample(ctx context.Context, log *slog.Logger, ps *poolState, now time.Time) {
 	a := &ps.auto
-	if n := len(a.samples); n > 0 && now.Sub(a.samples[n-1].at) < SamplePeriod {
+	if n := len(a.samples); n > 0 && now.Sub(a.samples[n-1].At) < SamplePeriod {
 		return
 	}
 	octx, cancel := context.WithTimeout(ctx, opTimeout)
@@ -125,15 +116,19 @@ func (s *Scaler) takeSample(ctx context.Context, log *slog.Logger, ps *poolState
 		return
 	}
 	c := s.tasks.of(ps.key)
-	smp := sample{at: now, active: active, running: running, pending: active + running,
-		dedicated: float64(batch.IntOr(ps.rec.CurrentDedicatedNodes, 0)), lowPriority: float64(batch.IntOr(ps.rec.CurrentLowPriorityNodes, 0)),
-		succeeded: float64(max(c.Tasks.Succeeded, 0)), failed: float64(max(c.Tasks.Failed, 0)),
-		activeSlots: float64(max(c.Slots.Active, 0)), runningSlots: float64(max(c.Slots.Running, 0)),
-		pendingSlots: float64(max(c.Slots.Active, 0) + max(c.Slots.Running, 0))}
+	smp := protocol.PoolSample{At: now.UTC(), Active: active, Running: running, Pending: active + running,
+		Dedicated: float64(batch.IntOr(ps.rec.CurrentDedicatedNodes, 0)), LowPriority: float64(batch.IntOr(ps.rec.CurrentLowPriorityNodes, 0)),
+		Succeeded: float64(max(c.Tasks.Succeeded, 0)), Failed: float64(max(c.Tasks.Failed, 0)),
+		ActiveSlots: float64(max(c.Slots.Active, 0)), RunningSlots: float64(max(c.Slots.Running, 0)),
+		PendingSlots: float64(max(c.Slots.Active, 0) + max(c.Slots.Running, 0))}
+	if a.rates == nil {
+		a.rates = make(map[string]*nodeRates)
+	}
+	sampleNodes(&smp, ps.nodes, a.rates, now, SamplePeriod, s.cfg.OfflineAfter)
 	a.samples = append(a.samples, smp)
 	s.publishSample(ctx, log, ps, smp)
 	cut := 0
-	for cut < len(a.samples) && now.Sub(a.samples[cut].at) > SampleHistory {
+	for cut < len(a.samples) && now.Sub(a.samples[cut].At) > SampleHistory {
 		cut++
 	}
 	a.samples = a.samples[cut:]
@@ -186,61 +181,16 @@ func runError(err error) *batch.AutoScaleErr {
 // its sample history.
 type poolEnv struct {
 	rec     *batch.Pool
-	samples []sample
+	samples []protocol.PoolSample
 	now     time.Time
 }
 
 func (e *poolEnv) Now() time.Time { return e.now }
 
-func (e *poolEnv) Scalar(name string) (float64, bool) {
-	switch name {
-	case "$CurrentDedicatedNodes":
-		return float64(batch.IntOr(e.rec.CurrentDedicatedNodes, 0)), true
-	case "$CurrentLowPriorityNodes":
-		return float64(batch.IntOr(e.rec.CurrentLowPriorityNodes, 0)), true
-	case "$TaskSlotsPerNode":
-		return float64(batch.IntOr(e.rec.TaskSlotsPerNode, 1)), true
-	case formula.TargetDedicatedNodes:
-		return float64(batch.IntOr(e.rec.TargetDedicatedNodes, 0)), true
-	case formula.TargetLowPriorityNodes:
-		return float64(batch.IntOr(e.rec.TargetLowPriorityNodes, 0)), true
-	}
-	return 0, false
-}
+func (e *poolEnv) Scalar(name string) (float64, bool) { return PoolScalar(e.rec, name) }
 
 func (e *poolEnv) Samples(name string) ([]formula.Sample, bool) {
-	var pick func(sample) float64
-	switch name {
-	case "$ActiveTasks":
-		pick = func(s sample) float64 { return s.active }
-	case "$RunningTasks":
-		pick = func(s sample) float64 { return s.running }
-	case "$PendingTasks":
-		pick = func(s sample) float64 { return s.pending }
-	case "$CurrentDedicatedNodes":
-		pick = func(s sample) float64 { return s.dedicated }
-	case "$CurrentLowPriorityNodes":
-		pick = func(s sample) float64 { return s.lowPriority }
-	case "$SucceededTasks":
-		pick = func(s sample) float64 { return s.succeeded }
-	case "$FailedTasks":
-		pick = func(s sample) float64 { return s.failed }
-	case "$ActiveTaskSlots":
-		pick = func(s sample) float64 { return s.activeSlots }
-	case "$RunningTaskSlots":
-		pick = func(s sample) float64 { return s.runningSlots }
-	case "$PendingTaskSlots":
-		pick = func(s sample) float64 { return s.pendingSlots }
-	default:
-		return nil, false
-	}
-	out := make([]formula.Sample, 0, len(e.samples))
-	for _, s := range e.samples {
-		if !s.at.After(e.now) {
-			out = append(out, formula.Sample{Time: s.at, Value: pick(s)})
-		}
-	}
-	return out, true
+	return SampleSeries(e.samples, name, e.now)
 }
 
 func (e *poolEnv) Rand() float64 { return rand.Float64() }
@@ -248,3 +198,46 @@ func (e *poolEnv) Rand() float64 { return rand.Float64() }
 // SamplePeriod makes poolEnv a formula.SamplePeriodEnv: the scaler samples
 // every SamplePeriod, not every 30 s as Azure does.
 func (e *poolEnv) SamplePeriod() time.Duration { return SamplePeriod }
+
+// NewEnv returns the formula.Env of a pool whose record is p and whose
+// sample history is samples (oldest first), evaluated at now: what the
+// scaler evaluates a pool's formula against, for the dispatcher's
+// evaluateautoscale dry run.
+func NewEnv(p *batch.Pool, samples []protocol.PoolSample, now time.Time) formula.SamplePeriodEnv {
+	return &poolEnv{rec: p, samples: samples, now: now}
+}
+
+// PoolScalar is the current value of a service variable that a formula
+// reads as a plain value: the pool's current node counts, slots per node
+// and targets.
+func PoolScalar(p *batch.Pool, name string) (float64, bool) {
+	switch name {
+	case "$CurrentDedicatedNodes":
+		return float64(batch.IntOr(p.CurrentDedicatedNodes, 0)), true
+	case "$CurrentLowPriorityNodes":
+		return float64(batch.IntOr(p.CurrentLowPriorityNodes, 0)), true
+	case "$TaskSlotsPerNode":
+		return float64(batch.IntOr(p.TaskSlotsPerNode, 1)), true
+	case formula.TargetDedicatedNodes:
+		return float64(batch.IntOr(p.TargetDedicatedNodes, 0)), true
+	case formula.TargetLowPriorityNodes:
+		return float64(batch.IntOr(p.TargetLowPriorityNodes, 0)), true
+	}
+	return 0, false
+}
+
+// SampleSeries is the history of a sampled variable in samples (oldest
+// first), up to now; ok is false for a variable that is not sampled.
+func SampleSeries(samples []protocol.PoolSample, name string, now time.Time) ([]formula.Sample, bool) {
+	if _, ok := (&protocol.PoolSample{}).Value(name); !ok {
+		return nil, false
+	}
+	out := make([]formula.Sample, 0, len(samples))
+	for i := range samples {
+		if !samples[i].At.After(now) {
+			v, _ := samples[i].Value(name)
+			out = append(out, formula.Sample{Time: samples[i].At, Value: v})
+		}
+	}
+	return out, true
+}

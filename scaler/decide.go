@@ -41,6 +41,9 @@ type Node struct {
 	Stopping bool
 	// Alive is the provider's word: the node's process or VM exists.
 	Alive bool
+	// Preempted is the provider's word: the node was evicted (a
+	// Preempter's Preempted).
+	Preempted bool
 }
 
 // Plan is what the scaler does to one pool in one round. Every list holds
@@ -64,9 +67,15 @@ type Plan struct {
 	Stop []string
 	// MarkOffline are nodes whose heartbeat is older than OfflineAfter.
 	MarkOffline []string
-	// Delete are node records to delete: offline past OfflineRetention, or
-	// leaving and gone.
+	// Delete are node records to delete: offline or preempted past
+	// OfflineRetention, or leaving and gone.
 	Delete []string
+	// MarkPreempted are low-priority nodes the provider says were evicted
+	// whose record does not say preempted yet.
+	MarkPreempted []string
+	// Preempt are preempted nodes whose process is still there: evict them
+	// at once (Preempter.Preempt, else Stop).
+	Preempt []string
 	// CurrentDedicated and CurrentLowPriority are the registered nodes that
 	// count towards the targets (not leaving, not offline and gone).
 	CurrentDedicated, CurrentLowPriority int
@@ -176,6 +185,20 @@ func Decide(pool *batch.Pool, nodes []Node, p Policy, now time.Time) Plan {
 			continue
 		}
 		r := n.Record
+		if r.State == batch.NodePreempted || (n.Preempted && !r.IsDedicated && r.State != batch.NodeLeaving) {
+			// Evicted: it no longer counts, so a replacement starts (the
+			// pool keeps seeking its target, as Azure's does).
+			switch {
+			case r.State != batch.NodePreempted:
+				pl.MarkPreempted = append(pl.MarkPreempted, n.ID)
+			case !n.Alive && (removing || now.Sub(offlineSince(r)) > p.OfflineRetention):
+				pl.Delete = append(pl.Delete, n.ID)
+			}
+			if n.Alive {
+				pl.Preempt = append(pl.Preempt, n.ID)
+			}
+			continue
+		}
 		silent := now.Sub(r.Heartbeat)
 		stale := silent > p.OfflineAfter
 		switch {

@@ -43,6 +43,7 @@ func TestDecide(t *testing.T) {
 		return n
 	}
 	stopping := func(n scaler.Node) scaler.Node { n.Stopping = true; return n }
+	preemptedBy := func(n scaler.Node) scaler.Node { n.Preempted = true; return n }
 	pending := func(id string, dedicated bool, ago time.Duration) scaler.Node {
 		return scaler.Node{ID: id, Dedicated: dedicated, StartedAt: now.Add(-ago), Alive: true}
 	}
@@ -248,6 +249,38 @@ func TestDecide(t *testing.T) {
 			name: "AutoScalePoolsDoNotTimeOut", pool: autoscaled(resizingSince(pool(1, 0), time.Hour, nil)),
 			want:  scaler.Plan{StartDedicated: 1, Busy: true},
 			alloc: batch.AllocResizing,
+		},
+		{
+			name: "PreemptedNodeIsKilledAndReplaced", pool: pool(0, 2),
+			nodes: []scaler.Node{low(node("a", batch.NodePreempted, time.Second)), low(node("b", batch.NodeIdle, time.Second))},
+			want:  scaler.Plan{Preempt: []string{"a"}, StartLowPriority: 1, CurrentLowPriority: 1, Busy: true},
+			alloc: batch.AllocResizing,
+		},
+		{
+			name: "NodeTheProviderPreemptedIsMarked", pool: pool(0, 1),
+			nodes: []scaler.Node{preemptedBy(dead(low(node("a", batch.NodeRunning, time.Second))))},
+			want:  scaler.Plan{MarkPreempted: []string{"a"}, StartLowPriority: 1, Busy: true},
+			alloc: batch.AllocResizing,
+		},
+		{
+			name: "ProviderPreemptionOfDedicatedNodeIsIgnored", pool: pool(1, 0),
+			nodes: []scaler.Node{preemptedBy(node("a", batch.NodeIdle, time.Second))},
+			want:  scaler.Plan{CurrentDedicated: 1},
+			alloc: batch.AllocSteady,
+		},
+		{
+			name: "PreemptedRecordIsKeptForRetention", pool: pool(0, 1),
+			nodes: []scaler.Node{offlineFor(dead(low(node("a", batch.NodePreempted, time.Minute))), time.Minute),
+				low(node("b", batch.NodeIdle, time.Second))},
+			want:  scaler.Plan{CurrentLowPriority: 1},
+			alloc: batch.AllocSteady,
+		},
+		{
+			name: "PreemptedRecordIsDeletedAfterRetention", pool: pool(0, 1),
+			nodes: []scaler.Node{offlineFor(dead(low(node("a", batch.NodePreempted, time.Hour))), time.Hour),
+				low(node("b", batch.NodeIdle, time.Second))},
+			want:  scaler.Plan{Delete: []string{"a"}, CurrentLowPriority: 1},
+			alloc: batch.AllocSteady,
 		},
 		{
 			name: "TimedOutPoolStartsNothing", pool: timedOut(pool(3, 0)),

@@ -65,6 +65,18 @@
 //
 // Nodes whose pool record is gone are removed as for a deleting pool.
 //
+// # Preemption
+//
+// A low-priority node is preempted when its record says preempted (the
+// dispatcher's preempt operation sets it) or its provider says it evicted
+// it (a Preempter: the local provider's Preempt test hook, a spot VM's
+// eviction). The scaler then sets the record to preempted if it is not
+// yet, evicts a node whose process is still there (Preempter.Preempt,
+// else Stop), and no longer counts it, so a replacement starts: the
+// pool's target stays, as Azure's does. Its record is deleted after
+// OfflineRetention. The worker, should it see its record preempted before
+// it is killed, requeues its tasks and stops without deleting the record.
+//
 // # Providers
 //
 // A Provider starts, stops and watches nodes: provider/local runs them as
@@ -111,6 +123,20 @@
 // scaler first sees an autoscale pool it reads that pool's last
 // SampleHistory back from the stream, so a restart or a lease take-over
 // loses no history.
+//
+// The samples also hold the pool's nodes: $UsableNodeCount (idle and
+// running), $PreemptedNodeCount, and, from the metrics each worker keeps in
+// its node record (protocol.NodeMetrics), the resource variables over the
+// sampled nodes (starting, idle or running, with metrics at most
+// OfflineAfter old; $SampleNodeCount of them): $CPUPercent their mean CPU
+// percent, $MemoryBytes and $DiskBytes their mean use in MB and GB (Azure's
+// documented units), $DiskReadBytes, $DiskWriteBytes, $DiskReadOps,
+// $DiskWriteOps, $NetworkInBytes and $NetworkOutBytes the sum of each
+// node's rate (between its last two measurements) times SamplePeriod, and
+// $WallClockSeconds the sampled nodes times SamplePeriod. As in Azure they
+// are pool-level samples: GetSample returns one value per sample time.
+// ReadSamples and NewEnv give the dispatcher's evaluateautoscale dry run
+// the same history and variables.
 //
 // Comparing a sample vector with a number ($PendingTasks.GetSample(1) > 0)
 // fails the evaluation, as Azure's type rules say (comparisons take doubles;

@@ -25,6 +25,8 @@ type fakeProvider struct {
 	// rename, when set, gives a started node the id it registers under,
 	// as a VM's computer name: the provider is then an Adopter.
 	rename func(startID string) string
+	// metrics, when set, gives a node's resource sample at each heartbeat.
+	metrics func(id string, at time.Time) *protocol.NodeMetrics
 
 	mu     sync.Mutex
 	procs  map[string]*fakeNode
@@ -209,6 +211,9 @@ func (f *fakeProvider) heartbeat(key string) bool {
 		return false
 	}
 	rec.Heartbeat = time.Now()
+	if f.metrics != nil {
+		rec.Metrics = f.metrics(rec.ID, rec.Heartbeat)
+	}
 	if rec.State == batch.NodeOffline {
 		rec.State = batch.NodeIdle
 	}

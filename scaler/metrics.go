@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/natch-io/natch/shared/protocol"
 	"github.com/natch-io/natch/shared/topology"
 )
 
@@ -17,34 +19,6 @@ import (
 // restarted scaler, or the one that takes a lease over, evaluates formulas
 // on the whole last hour rather than on what it sampled itself.
 
-// metricSample is a sample as stored in the metrics stream.
-type metricSample struct {
-	At          time.Time `json:"at"`
-	Active      float64   `json:"active"`
-	Running     float64   `json:"running"`
-	Pending     float64   `json:"pending"`
-	Dedicated   float64   `json:"dedicated"`
-	LowPriority float64   `json:"lowPriority"`
-	// Absent in samples written before these variables existed: 0.
-	Succeeded    float64 `json:"succeeded,omitempty"`
-	Failed       float64 `json:"failed,omitempty"`
-	ActiveSlots  float64 `json:"activeSlots,omitempty"`
-	RunningSlots float64 `json:"runningSlots,omitempty"`
-	PendingSlots float64 `json:"pendingSlots,omitempty"`
-}
-
-func (m metricSample) sample() sample {
-	return sample{at: m.At, active: m.Active, running: m.Running, pending: m.Pending,
-		dedicated: m.Dedicated, lowPriority: m.LowPriority, succeeded: m.Succeeded, failed: m.Failed,
-		activeSlots: m.ActiveSlots, runningSlots: m.RunningSlots, pendingSlots: m.PendingSlots}
-}
-
-func toMetric(s sample) metricSample {
-	return metricSample{At: s.at.UTC(), Active: s.active, Running: s.running, Pending: s.pending,
-		Dedicated: s.dedicated, LowPriority: s.lowPriority, Succeeded: s.succeeded, Failed: s.failed,
-		ActiveSlots: s.activeSlots, RunningSlots: s.runningSlots, PendingSlots: s.pendingSlots}
-}
-
 // maxUnsettledAcks bounds the publish acks the scaler keeps to check; past
 // it the oldest are no longer checked (their errors go unlogged).
 const maxUnsettledAcks = 1024
@@ -52,9 +26,9 @@ const maxUnsettledAcks = 1024
 // publishSample records a sample in the metrics stream without waiting for
 // the ack. Errors, now or in the acks of earlier publishes, are logged and
 // otherwise ignored: the in-memory history is unaffected.
-func (s *Scaler) publishSample(ctx context.Context, log *slog.Logger, ps *poolState, smp sample) {
+func (s *Scaler) publishSample(ctx context.Context, log *slog.Logger, ps *poolState, smp protocol.PoolSample) {
 	s.checkAcks(ctx)
-	b, err := json.Marshal(toMetric(smp))
+	b, err := json.Marshal(smp)
 	if err != nil {
 		log.ErrorContext(ctx, "encode sample", "err", err)
 		return
@@ -88,63 +62,87 @@ func (s *Scaler) checkAcks(ctx context.Context) {
 }
 
 // loadSamples reads a pool's samples of the last SampleHistory before now
-// from the metrics stream, oldest first. A missing stream or an error
-// leaves the history empty (logged): sampling starts afresh.
-func (s *Scaler) loadSamples(ctx context.Context, log *slog.Logger, ps *poolState, now time.Time) []sample {
+// from the metrics stream, oldest first. An error leaves the history with
+// what was read (logged): sampling goes on from there.
+func (s *Scaler) loadSamples(ctx context.Context, log *slog.Logger, ps *poolState, now time.Time) []protocol.PoolSample {
+	out, err := ReadSamples(ctx, s.js, ps.account, ps.pool, now.Add(-SampleHistory), now)
+	if err != nil {
+		log.WarnContext(ctx, "load samples", "err", err)
+	}
+	log.DebugContext(ctx, "loaded sample history", "samples", len(out))
+	return out
+}
+
+// ReadSamples reads the autoscale samples of a pool (by account and pool
+// key) taken after from and not after now from the metrics stream, oldest
+// first: the history the scaler evaluates formulas on, for a restarted
+// scaler and for the dispatcher's evaluateautoscale dry run. No stream or
+// no sample is no error. Unreadable samples are skipped. On an error the
+// samples read so far are returned with it.
+func ReadSamples(ctx context.Context, js jetstream.JetStream, account, pool string, from, now time.Time) ([]protocol.PoolSample, error) {
 	octx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	subject := topology.MetricsSubject(ps.account, ps.pool)
-	stream, err := s.js.Stream(octx, topology.MetricsStream)
+	subject := topology.MetricsSubject(account, pool)
+	stream, err := js.Stream(octx, topology.MetricsStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil
+	}
 	if err != nil {
-		log.WarnContext(ctx, "load samples: metrics stream", "err", err)
-		return nil
+		return nil, fmt.Errorf("metrics stream: %w", err)
 	}
 	last, err := stream.GetLastMsgForSubject(octx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		log.WarnContext(ctx, "load samples: last sample", "err", err)
-		return nil
+		return nil, fmt.Errorf("last sample: %w", err)
 	}
-	from := now.Add(-SampleHistory)
-	if last.Time.Before(from) {
-		return nil
+	if !last.Time.After(from) {
+		return nil, nil
 	}
-	cons, err := s.js.OrderedConsumer(octx, topology.MetricsStream, jetstream.OrderedConsumerConfig{
+	cons, err := js.OrderedConsumer(octx, topology.MetricsStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverByStartTimePolicy,
 		OptStartTime: &from, InactiveThreshold: 10 * time.Second})
 	if err != nil {
-		log.WarnContext(ctx, "load samples: consumer", "err", err)
-		return nil
+		return nil, fmt.Errorf("sample consumer: %w", err)
 	}
-	var out []sample
+	var out []protocol.PoolSample
+	empty := 0 // empty fetches in a row
 	for {
-		msgs, err := cons.Fetch(1000, jetstream.FetchMaxWait(opTimeout))
+		// The samples are stored: fetch what is there, without waiting for
+		// a full batch (a Fetch would wait out its MaxWait on the last one).
+		msgs, err := cons.FetchNoWait(1000)
 		if err != nil {
-			log.WarnContext(ctx, "load samples: fetch", "err", err)
-			return out
+			return out, fmt.Errorf("fetch samples: %w", err)
 		}
 		done, n := false, 0
 		for m := range msgs.Messages() {
 			n++
-			var ms metricSample
-			if err := json.Unmarshal(m.Data(), &ms); err != nil {
-				log.WarnContext(ctx, "load samples: unreadable sample", "err", err)
-			} else if ms.At.After(from) && !ms.At.After(now) {
-				out = append(out, ms.sample())
+			var ps protocol.PoolSample
+			if err := json.Unmarshal(m.Data(), &ps); err == nil && ps.At.After(from) && !ps.At.After(now) {
+				out = append(out, ps)
 			}
 			if md, err := m.Metadata(); err == nil && md.Sequence.Stream >= last.Sequence {
 				done = true
 			}
 		}
 		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			log.WarnContext(ctx, "load samples: fetch", "err", err)
-			return out
+			return out, fmt.Errorf("fetch samples: %w", err)
 		}
-		if done || n == 0 {
-			log.DebugContext(ctx, "loaded sample history", "samples", len(out))
-			return out
+		switch {
+		case done:
+			return out, nil
+		case n > 0:
+			empty = 0
+		case empty >= 3: // the last sample was deleted meanwhile (its age)
+			return out, nil
+		default:
+			empty++
+			select {
+			case <-octx.Done():
+				return out, fmt.Errorf("fetch samples: %w", octx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}
 }

@@ -45,3 +45,23 @@ type Provider interface {
 type Adopter interface {
 	Adopt(pendingID, nodeID string) bool
 }
+
+// Preempter is implemented by providers whose low-priority (spot) nodes can
+// be evicted: by the cloud (a spot VM's eviction) or on demand (natch's
+// preempt operation, the local provider's test hook).
+//
+// When a node's record says preempted (the dispatcher's preempt operation
+// set it) and its process is still there, the scaler calls Preempt. When
+// the provider says a node was preempted and its record does not say so
+// yet, the scaler sets the record to preempted. Either way the node stops
+// counting towards the pool's targets, so a replacement is started, and its
+// running tasks come back to the queue as requeues.
+type Preempter interface {
+	// Preempt evicts the node at once, as the cloud would: no grace, the
+	// agent is killed. It does not wait; a node the provider does not know
+	// is no error.
+	Preempt(nodeID string) error
+	// Preempted reports whether the node was evicted (by Preempt or by the
+	// cloud).
+	Preempted(nodeID string) bool
+}

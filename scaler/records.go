@@ -33,6 +33,9 @@ func (s *Scaler) markNode(ctx context.Context, log *slog.Logger, ps *poolState, 
 			return false
 		}
 		r.State, r.StateTransitionTime = state, batch.At(s.cfg.Now())
+		if state == batch.NodePreempted { // its tasks go back to the queue
+			r.RunningTasksCount, r.RunningTaskSlotsCount, r.RunningTasks = 0, 0, nil
+		}
 		return true
 	})
 	if err != nil {

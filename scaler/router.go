@@ -153,3 +153,34 @@ func (r *Router) providers() []Provider {
 	}
 	return out
 }
+
+var _ Preempter = (*Router)(nil)
+
+// Preempt evicts the node with the provider that started it, or with every
+// provider that can preempt (a provider ignores nodes it does not know).
+func (r *Router) Preempt(nodeID string) error {
+	r.mu.Lock()
+	p := r.owner[nodeID]
+	r.mu.Unlock()
+	if pp, ok := p.(Preempter); ok {
+		return pp.Preempt(nodeID)
+	}
+	var errs []error
+	for _, p := range r.providers() {
+		if pp, ok := p.(Preempter); ok {
+			errs = append(errs, pp.Preempt(nodeID))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Preempted reports whether any provider that can preempt says the node
+// was preempted.
+func (r *Router) Preempted(nodeID string) bool {
+	for _, p := range r.providers() {
+		if pp, ok := p.(Preempter); ok && pp.Preempted(nodeID) {
+			return true
+		}
+	}
+	return false
+}

@@ -367,6 +367,9 @@ func (s *Scaler) applyNode(e jetstream.KeyValueEntry) string {
 		r.Heartbeat = e.Created() // no heartbeat yet: the record's write time
 	}
 	ps.nodes[parts[2]] = nodeEntry{rec: r, rev: e.Revision()}
+	if autoscaling(ps.rec) {
+		ps.auto.observe(parts[2], r.Metrics)
+	}
 	if !had {
 		ps.fresh = append(ps.fresh, parts[2])
 	}
@@ -394,7 +397,7 @@ func (s *Scaler) reconcile(ctx context.Context, ps *poolState) {
 				ps.failures, ps.nextStart = 0, time.Time{}
 			}
 		}
-		nodes = append(nodes, Node{ID: e.rec.ID, Record: &e.rec, Alive: s.prov.Alive(e.rec.ID)})
+		nodes = append(nodes, Node{ID: e.rec.ID, Record: &e.rec, Alive: s.prov.Alive(e.rec.ID), Preempted: s.preempted(e.rec.ID)})
 	}
 	for id, p := range ps.pending {
 		nodes = append(nodes, Node{ID: id, Dedicated: p.dedicated, StartedAt: p.started, Stopping: p.stopping,
@@ -421,6 +424,12 @@ func (s *Scaler) reconcile(ctx context.Context, ps *poolState) {
 	}
 	for _, id := range plan.MarkOffline {
 		s.markNode(ctx, log, ps, id, batch.NodeOffline)
+	}
+	for _, id := range plan.MarkPreempted {
+		s.markNode(ctx, log, ps, id, batch.NodePreempted)
+	}
+	for _, id := range plan.Preempt {
+		s.preempt(ctx, log, id)
 	}
 	for _, id := range plan.Leave {
 		if s.drain(ctx, log, ps, id) {
@@ -528,6 +537,26 @@ func (s *Scaler) stopPending(ctx context.Context, log *slog.Logger, ps *poolStat
 	p := ps.pending[id]
 	p.stopping = true
 	ps.pending[id] = p
+}
+
+// preempted reports whether the provider says the node was evicted.
+func (s *Scaler) preempted(id string) bool {
+	pp, ok := s.prov.(Preempter)
+	return ok && pp.Preempted(id)
+}
+
+// preempt evicts a preempted node's process at once, or stops it when the
+// provider cannot preempt.
+func (s *Scaler) preempt(ctx context.Context, log *slog.Logger, id string) {
+	pp, ok := s.prov.(Preempter)
+	if !ok {
+		s.stop(ctx, log, id)
+		return
+	}
+	log.InfoContext(ctx, "preempting node", "node_id", id)
+	if err := pp.Preempt(id); err != nil {
+		log.ErrorContext(ctx, "preempt node", "node_id", id, "err", err)
+	}
 }
 
 func (s *Scaler) stop(ctx context.Context, log *slog.Logger, id string) {

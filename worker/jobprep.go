@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -216,15 +217,8 @@ func (w *Worker) prepDir(jobID, id string) string {
 // prepDirEnv is AZ_BATCH_JOB_PREP_DIR and AZ_BATCH_JOB_PREP_WORKING_DIR
 // for the tasks of a job with a preparation task.
 func (w *Worker) prepDirEnv(jobID string, jp *batch.JobPreparationTask) []string {
-	dir := w.prepDir(jobID, cmpOr(jp.ID, batch.DefaultJobPreparationID))
+	dir := w.prepDir(jobID, cmp.Or(jp.ID, batch.DefaultJobPreparationID))
 	return []string{"AZ_BATCH_JOB_PREP_DIR=" + dir, "AZ_BATCH_JOB_PREP_WORKING_DIR=" + filepath.Join(dir, run.WorkingDir)}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // nodeURL is the node's URL, empty without an account URL.
@@ -248,7 +242,7 @@ func (w *Worker) fileURL(dir string) string {
 // runPrep runs a job's preparation task with its retries, records the
 // outcome on disk and in the job preparation bucket, and closes done.
 func (w *Worker) runPrep(ctx context.Context, tm protocol.TaskMessage, jp *batch.JobPreparationTask, j *jobPrep, done chan struct{}) {
-	id := cmpOr(jp.ID, batch.DefaultJobPreparationID)
+	id := cmp.Or(jp.ID, batch.DefaultJobPreparationID)
 	dir := w.prepDir(tm.JobID, id)
 	log := w.log.With("job_id", tm.JobID, "job_preparation", id)
 	rec := preparedJob{JobID: tm.JobID, Rerun: jp.RerunsAfterReboot()}
@@ -471,7 +465,7 @@ func (w *Worker) jobRelease(ctx context.Context, req protocol.JobRelease) error 
 // 15 minutes) and records it in the job preparation bucket. It fails only
 // when ctx ended first.
 func (w *Worker) runRelease(ctx context.Context, req protocol.JobRelease, jr *batch.JobReleaseTask) error {
-	id := cmpOr(jr.ID, batch.DefaultJobReleaseID)
+	id := cmp.Or(jr.ID, batch.DefaultJobReleaseID)
 	dir := w.prepDir(req.JobID, id)
 	wall := batch.MaxJobReleaseWallClock
 	if jr.MaxWallClockTime != nil && !jr.MaxWallClockTime.IsInfinite() && jr.MaxWallClockTime.Std() < wall {
@@ -503,7 +497,7 @@ func prepID(jp *batch.JobPreparationTask) string {
 	if jp == nil {
 		return batch.DefaultJobPreparationID
 	}
-	return cmpOr(jp.ID, batch.DefaultJobPreparationID)
+	return cmp.Or(jp.ID, batch.DefaultJobPreparationID)
 }
 
 // retainPrepRelease hands a released job's preparation and release task
@@ -529,6 +523,6 @@ func (w *Worker) retainPrepRelease(req protocol.JobRelease, end time.Time) {
 	}
 	retain(prepID(req.Preparation), prepRetention)
 	if jr := req.Release; jr != nil {
-		retain(cmpOr(jr.ID, batch.DefaultJobReleaseID), jr.RetentionTime)
+		retain(cmp.Or(jr.ID, batch.DefaultJobReleaseID), jr.RetentionTime)
 	}
 }

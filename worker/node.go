@@ -128,6 +128,7 @@ func (w *Worker) snapshot(base protocol.NodeRecord, state string, now time.Time)
 	r.RootDir = w.rootDir
 	r.RunningTasks = names
 	r.StartTask, r.StartTaskInfo = startTask, startInfo
+	r.Metrics = w.metrics.sample(w.rootDir, now)
 	return r
 }
 
@@ -198,7 +199,7 @@ func (w *Worker) writeRecord(ctx context.Context) error {
 		if err := json.Unmarshal(entry.Value(), &stored); err != nil {
 			return fmt.Errorf("decode node record: %w", err)
 		}
-		if stored.State == batch.NodeLeaving {
+		if stored.State == batch.NodeLeaving || stored.State == batch.NodePreempted { // preempted: evicted, as Azure's spot nodes
 			return ErrNodeRemoved
 		}
 		w.rec = recordState{rev: entry.Revision(), base: stored}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -129,9 +130,37 @@ func TestSlotsWithoutPoolRecord(t *testing.T) {
 	require.True(t, rec.IsDedicated)
 }
 
+// TestNodeRecordCarriesMetrics: on Linux the node record holds the
+// machine's resource sample, refreshed with the heartbeat.
+func TestNodeRecordCarriesMetrics(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("nodes measure their machine on Linux only")
+	}
+	b := setup(t, bundleOpts{slots: 1})
+	b.start(t, func(c *worker.Config) { c.Heartbeat = 200 * time.Millisecond })
+	var first time.Time
+	require.Eventually(t, func() bool {
+		rec, ok := b.record(t)
+		if !ok || rec.Metrics == nil {
+			return false
+		}
+		if first.IsZero() {
+			first = rec.Metrics.At
+		}
+		return rec.Metrics.At.Sub(first) >= time.Second
+	}, wait, tick, "metrics are measured again, a second or more later")
+	rec, _ := b.record(t)
+	m := rec.Metrics
+	require.Positive(t, m.MemoryBytes)
+	require.Positive(t, m.DiskBytes)
+	require.GreaterOrEqual(t, m.CPUPercent, 0.0)
+	require.LessOrEqual(t, m.CPUPercent, 100.0)
+}
+
 func TestNodeRemovedRequeuesAndStops(t *testing.T) {
 	t.Parallel()
-	for _, how := range []string{"deleted", "leavingpool"} {
+	for _, how := range []string{"deleted", batch.NodeLeaving, batch.NodePreempted} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, bundleOpts{slots: 1})
@@ -150,7 +179,7 @@ func TestNodeRemovedRequeuesAndStops(t *testing.T) {
 					require.NoError(t, err)
 					var r protocol.NodeRecord
 					require.NoError(t, json.Unmarshal(e.Value(), &r))
-					r.State = batch.NodeLeaving
+					r.State = how
 					data, err := json.Marshal(r)
 					require.NoError(t, err)
 					_, err = kv.Update(t.Context(), key, data, e.Revision())
@@ -174,10 +203,10 @@ func TestNodeRemovedRequeuesAndStops(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, uint64(2), md.NumDelivered)
 			require.NoError(t, msg.Ack())
-			if how == "leavingpool" {
+			if how != "deleted" {
 				rec, ok := b.record(t)
 				require.True(t, ok, "the scaler owns the record now")
-				require.Equal(t, batch.NodeLeaving, rec.State)
+				require.Equal(t, how, rec.State)
 			}
 		})
 	}

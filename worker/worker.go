@@ -24,8 +24,9 @@ import (
 )
 
 // ErrNodeRemoved is returned by Run when the node's record was deleted or set
-// to leavingpool by someone else (the scaler removing the node): the worker
-// requeued its tasks and stopped. It is a normal way for a worker to end.
+// to leavingpool or preempted by someone else (the scaler removing the node,
+// a preemption): the worker requeued its tasks and stopped. It is a normal
+// way for a worker to end.
 var ErrNodeRemoved = errors.New("worker: node removed from the pool")
 
 // Causes of a task's cancellation.
@@ -80,10 +81,11 @@ type Worker struct {
 	logs chan logCopy    // task logs to copy to the object store in the background
 	rec  recordState     // owned by the record writer after prepare
 
-	apps  appState   // application packages (apppkg.go)
-	life  lifecycle  // scheduling state and restarts (lifecycle.go)
-	start startState // the pool's start task (starttask.go)
-	prep  prepState  // job preparation and release tasks (jobprep.go)
+	apps    appState    // application packages (apppkg.go)
+	life    lifecycle   // scheduling state and restarts (lifecycle.go)
+	start   startState  // the pool's start task (starttask.go)
+	prep    prepState   // job preparation and release tasks (jobprep.go)
+	metrics nodeMetrics // resource samples for the node record (metrics.go)
 
 	removed    context.CancelCauseFunc // stops fetching with ErrNodeRemoved
 	cancelWork context.CancelCauseFunc // cancels running tasks

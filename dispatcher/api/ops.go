@@ -28,6 +28,7 @@ func (s *Server) operations() map[string]opFunc {
 		"pool.evaluateautoscale":     s.poolEvaluateAutoScale,
 		"node.list":                  s.nodeList,
 		"node.get":                   s.nodeGet,
+		"node.preempt":               s.nodePreempt,
 		"account.listpoolnodecounts": s.nodeCounts,
 		"job.add":                    s.jobAdd,
 		"job.list":                   s.jobList,

@@ -132,6 +132,7 @@ var routes = []route{
 	{"GET", "/pools/{poolId}/nodes/{nodeId}/files/{filePath}", "file.getfromcomputenode"},
 	{"HEAD", "/pools/{poolId}/nodes/{nodeId}/files/{filePath}", "file.getpropertiesfromcomputenode"},
 	{"DELETE", "/pools/{poolId}/nodes/{nodeId}/files/{filePath}", "file.deletefromcomputenode"},
+	{"POST", "/pools/{poolId}/nodes/{nodeId}/natch-preempt", "node.preempt"},
 	{"GET", "/nodecounts", "account.listpoolnodecounts"},
 	{"GET", "/supportedimages", "account.listsupportedimages"},
 	{"GET", "/lifetimejobstats", "job.getalllifetimestatistics"},

@@ -3,15 +3,16 @@ package service
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natch-io/natch/dispatcher/state"
+	"github.com/natch-io/natch/scaler"
 	"github.com/natch-io/natch/scaler/formula"
 	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
 	"github.com/natch-io/natch/shared/topology"
 )
 
@@ -142,9 +143,14 @@ func (s *Service) DisableAutoScale(ctx context.Context, account, id string, cond
 	return p, wrap("disable autoscale", err)
 }
 
-// EvaluateAutoScale evaluates a formula against the pool's current numbers
-// without changing anything. A formula that does not parse is a 400; an
-// evaluation error is reported in the run, as Azure does.
+// EvaluateAutoScale evaluates a formula against the pool's sample history
+// without changing anything: the samples the scaler took in the last
+// scaler.SampleHistory, read from the metrics stream, so that a formula's
+// look-back windows see what the scaler's evaluation would. A pool without
+// history yet (autoscale just enabled, or the scaler not running) is
+// evaluated against one sample of its numbers now. A formula that does
+// not parse is a 400; an evaluation error is reported in the run, as
+// Azure does.
 func (s *Service) EvaluateAutoScale(ctx context.Context, account, id string, body *batch.PoolEvaluateAutoScale) (*batch.AutoScaleRun, error) {
 	p, err := s.GetPool(ctx, account, id)
 	if err != nil {
@@ -154,45 +160,63 @@ func (s *Service) EvaluateAutoScale(ctx context.Context, account, id string, bod
 	if err != nil {
 		return nil, err
 	}
+	now := s.st.Now()
+	poolKey := batch.Key(p.ID)
+	samples, err := scaler.ReadSamples(ctx, s.js, account, poolKey, now.Add(-scaler.SampleHistory), now)
+	if err != nil {
+		s.log.WarnContext(ctx, "evaluate autoscale: read sample history; using a live sample", "pool", p.ID, "err", err)
+		samples = nil
+	}
+	if len(samples) == 0 {
+		live, err := s.liveSample(ctx, account, p, now)
+		if err != nil {
+			return nil, wrap("evaluate autoscale", err)
+		}
+		samples = []protocol.PoolSample{live}
+	}
+	return autoScaleRun(f, scaler.NewEnv(p, samples, now), now), nil
+}
+
+// liveSample is one sample of the pool's numbers now, as the scaler takes
+// them: the pool consumer's depth, the node counts, the task counts of the
+// pool's jobs and its nodes' latest metrics.
+func (s *Service) liveSample(ctx context.Context, account string, p *batch.Pool, now time.Time) (protocol.PoolSample, error) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	cons, err := s.js.Consumer(cctx, topology.TasksStream, topology.PoolConsumer(account, batch.Key(p.ID)))
+	poolKey := batch.Key(p.ID)
+	cons, err := s.js.Consumer(cctx, topology.TasksStream, topology.PoolConsumer(account, poolKey))
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, wrap("evaluate autoscale", err)
+		return protocol.PoolSample{}, err
 	}
 	var active, running float64
 	if cons != nil {
 		info := cons.CachedInfo()
 		active, running = float64(info.NumPending), float64(info.NumAckPending)
 	}
-	c, err := s.poolCounts(cctx, account, batch.Key(p.ID))
+	c, err := s.poolCounts(cctx, account, poolKey)
 	if err != nil {
-		return nil, wrap("evaluate autoscale", err)
+		return protocol.PoolSample{}, err
 	}
-	now := s.st.Now()
-	env := &snapshotEnv{now: now,
-		scalars: map[string]float64{
-			"$CurrentDedicatedNodes":       float64(batch.IntOr(p.CurrentDedicatedNodes, 0)),
-			"$CurrentLowPriorityNodes":     float64(batch.IntOr(p.CurrentLowPriorityNodes, 0)),
-			"$TaskSlotsPerNode":            float64(batch.IntOr(p.TaskSlotsPerNode, 1)),
-			formula.TargetDedicatedNodes:   float64(batch.IntOr(p.TargetDedicatedNodes, 0)),
-			formula.TargetLowPriorityNodes: float64(batch.IntOr(p.TargetLowPriorityNodes, 0)),
-		},
-		samples: map[string]float64{
-			"$ActiveTasks":             active,
-			"$RunningTasks":            running,
-			"$PendingTasks":            active + running,
-			"$CurrentDedicatedNodes":   float64(batch.IntOr(p.CurrentDedicatedNodes, 0)),
-			"$CurrentLowPriorityNodes": float64(batch.IntOr(p.CurrentLowPriorityNodes, 0)),
-			"$SucceededTasks":          float64(max(c.Tasks.Succeeded, 0)),
-			"$FailedTasks":             float64(max(c.Tasks.Failed, 0)),
-			"$ActiveTaskSlots":         float64(max(c.Slots.Active, 0)),
-			"$RunningTaskSlots":        float64(max(c.Slots.Running, 0)),
-			"$PendingTaskSlots":        float64(max(c.Slots.Active, 0) + max(c.Slots.Running, 0)),
-		},
+	es, err := s.st.Nodes.List(cctx, topology.PoolNodeKeys(account, poolKey))
+	if err != nil {
+		return protocol.PoolSample{}, err
 	}
-	return autoScaleRun(f, env, now), nil
+	nodes := make([]protocol.NodeRecord, len(es))
+	for i, e := range es {
+		nodes[i] = *e.Value
+	}
+	smp := protocol.PoolSample{At: now, Active: active, Running: running, Pending: active + running,
+		Dedicated: float64(batch.IntOr(p.CurrentDedicatedNodes, 0)), LowPriority: float64(batch.IntOr(p.CurrentLowPriorityNodes, 0)),
+		Succeeded: float64(max(c.Tasks.Succeeded, 0)), Failed: float64(max(c.Tasks.Failed, 0)),
+		ActiveSlots: float64(max(c.Slots.Active, 0)), RunningSlots: float64(max(c.Slots.Running, 0)),
+		PendingSlots: float64(max(c.Slots.Active, 0) + max(c.Slots.Running, 0))}
+	scaler.FillNodeSample(&smp, nodes, now, liveMetricsFresh)
+	return smp, nil
 }
+
+// liveMetricsFresh is how old a node's metrics may be to count in a live
+// sample: the scaler's default OfflineAfter.
+const liveMetricsFresh = 10 * time.Second
 
 // poolCounts sums the task counts of the account's jobs that run on the
 // pool, as the scaler's samples of $SucceededTasks, $FailedTasks and the
@@ -247,33 +271,3 @@ func runError(err error) *batch.AutoScaleErr {
 	return &batch.AutoScaleErr{Code: fe.Code, Message: fe.Summary(),
 		Values: []batch.NameValue{{Name: "Message", Value: fe.Error()}}}
 }
-
-// snapshotEnv is a formula.Env of the pool's numbers right now: each
-// sampled metric has one sample, taken at now.
-type snapshotEnv struct {
-	now     time.Time
-	scalars map[string]float64
-	samples map[string]float64
-}
-
-func (e *snapshotEnv) Now() time.Time { return e.now }
-
-func (e *snapshotEnv) Scalar(name string) (float64, bool) {
-	v, ok := e.scalars[name]
-	return v, ok
-}
-
-func (e *snapshotEnv) Samples(name string) ([]formula.Sample, bool) {
-	v, ok := e.samples[name]
-	if !ok {
-		return nil, false
-	}
-	return []formula.Sample{{Time: e.now, Value: v}}, true
-}
-
-// Rand draws a uniform number in [0, 1), as the formula's rand() does.
-func (e *snapshotEnv) Rand() float64 { return rand.Float64() }
-
-// SamplePeriod is the scaler's sampling period, so that sample percents
-// mean the same in a dry run as in the scaler.
-func (e *snapshotEnv) SamplePeriod() time.Duration { return time.Second }

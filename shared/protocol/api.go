@@ -10,7 +10,7 @@ import (
 // the named fields, the REST body in Body, and OData options in Query.
 //
 // Operation names follow the SDK's: "pool.add", "pool.get", "pool.list",
-// "pool.delete", "pool.resize", "node.list", "node.get", "job.add", "job.get",
+// "pool.delete", "pool.resize", "node.list", "node.get", "node.preempt" (natch only), "job.add", "job.get",
 // "job.list", "job.delete", "job.terminate", "job.taskcounts", "job.patch",
 // "job.update", "job.listfromjobschedule", "task.add", "task.addcollection",
 // "task.get", "task.list", "task.delete", "task.terminate",

@@ -105,6 +105,9 @@ type NodeRecord struct {
 	// these nodes (at once, or once they run no task for
 	// OptionTaskCompletion); the worker keeps the field as it is.
 	RemoveOption string `json:"removeOption,omitempty"`
+	// Metrics is the node's latest resource sample (natch-only; not part
+	// of the compute node the API shows).
+	Metrics *NodeMetrics `json:"natchMetrics,omitempty"`
 }
 
 // Node commands (subjects topology.NodeSubject(account, node, command)).

@@ -20,7 +20,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -99,10 +101,11 @@ type Provider struct {
 	cfg Config
 	log *slog.Logger
 
-	mu     sync.Mutex // guards everything below; held across a fork
-	procs  map[string]*proc
-	closed bool
-	wg     sync.WaitGroup // the waiters of procs
+	mu        sync.Mutex // guards everything below; held across a fork
+	procs     map[string]*proc
+	preempted map[string]time.Time // evicted nodes, by id: when
+	closed    bool
+	wg        sync.WaitGroup // the waiters of procs
 
 	spawnReqs chan *exec.Cmd // to the forking goroutine; nil until the first Start
 	spawnErrs chan error
@@ -117,7 +120,10 @@ type proc struct {
 	kill   *time.Timer // the grace timer of a stopping process
 }
 
-var _ scaler.Provider = (*Provider)(nil)
+var (
+	_ scaler.Provider  = (*Provider)(nil)
+	_ scaler.Preempter = (*Provider)(nil)
+)
 
 // New returns a Provider. It does no I/O beyond resolving the natch
 // executable when Command is empty and RootDir when it is relative.
@@ -129,7 +135,8 @@ func New(cfg Config) (*Provider, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Provider{cfg: cfg, log: cfg.Logger.With("component", "local-provider"), procs: make(map[string]*proc)}, nil
+	return &Provider{cfg: cfg, log: cfg.Logger.With("component", "local-provider"), procs: make(map[string]*proc),
+		preempted: make(map[string]time.Time)}, nil
 }
 
 // Dir is node's directory: RootDir/<nodeID>.
@@ -268,8 +275,8 @@ func (p *Provider) Stop(_ context.Context, nodeID string) error {
 	return nil
 }
 
-// Kill kills the node's process group at once (SIGKILL), as a preemption
-// or a crash would. Unknown and exited nodes are no error.
+// Kill kills the node's worker and its tasks at once (SIGKILL), as a
+// crash would. Unknown and exited nodes are no error.
 func (p *Provider) Kill(nodeID string) error {
 	p.mu.Lock()
 	n := p.procs[nodeID]
@@ -280,6 +287,52 @@ func (p *Provider) Kill(nodeID string) error {
 	return nil
 }
 
+// preemptedRetention is how long Preempted remembers an evicted node: well
+// past the scaler's round, so the scaler sees it.
+const preemptedRetention = time.Hour
+
+// Preempt evicts a low-priority node as a spot VM's eviction would: its
+// process group is killed at once (no grace, so its tasks are requeued
+// when their ack wait runs out) and Preempted reports it from then on, so
+// that the scaler marks its record preempted and starts a replacement.
+// It is the test hook of preemption, and what the scaler calls when the
+// dispatcher's preempt operation marked the node. Unknown and exited
+// nodes are no error.
+func (p *Provider) Preempt(nodeID string) error {
+	now := time.Now()
+	p.mu.Lock()
+	for id, at := range p.preempted {
+		if now.Sub(at) > preemptedRetention {
+			delete(p.preempted, id)
+		}
+	}
+	n := p.procs[nodeID]
+	if n != nil {
+		if _, ok := p.preempted[nodeID]; !ok {
+			p.preempted[nodeID] = now
+		}
+	}
+	p.mu.Unlock()
+	if n != nil {
+		p.log.Warn("preempting worker", "node_id", nodeID, "pid", n.pid)
+		p.killGroup(n)
+	}
+	return nil
+}
+
+// Preempted reports whether the node was evicted by Preempt (within the
+// last hour).
+func (p *Provider) Preempted(nodeID string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.preempted[nodeID]
+	return ok
+}
+
+// killGroup kills a worker and what it runs at once: the process groups of
+// its children first (a worker runs each task in a process group of its
+// own, which would outlive it), then its own. The worker's group is
+// stopped meanwhile, so that it starts nothing new.
 func (p *Provider) killGroup(n *proc) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -287,7 +340,52 @@ func (p *Provider) killGroup(n *proc) {
 		return
 	}
 	p.log.Warn("killing worker", "node_id", n.id, "pid", n.pid)
+	_ = syscall.Kill(-n.pid, syscall.SIGSTOP)
+	for _, pgid := range childGroups(n.pid) {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
 	_ = syscall.Kill(-n.pid, syscall.SIGKILL)
+}
+
+// childGroups returns the process groups of pid's children that are not
+// pid's own group, from /proc.
+func childGroups(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var groups []int
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		ppid, pgid, ok := parentAndGroup(string(stat))
+		if ok && ppid == pid && pgid != pid && !slices.Contains(groups, pgid) {
+			groups = append(groups, pgid)
+		}
+	}
+	return groups
+}
+
+// parentAndGroup reads the parent pid and process group of a /proc/<pid>/stat
+// line: "pid (comm) state ppid pgrp …", where comm may hold spaces and
+// parentheses.
+func parentAndGroup(stat string) (ppid, pgid int, ok bool) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 3 {
+		return 0, 0, false
+	}
+	ppid, err1 := strconv.Atoi(f[1])
+	pgid, err2 := strconv.Atoi(f[2])
+	return ppid, pgid, err1 == nil && err2 == nil
 }
 
 // Alive reports whether the node's worker process is running.

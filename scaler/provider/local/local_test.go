@@ -153,6 +153,48 @@ func TestKill(t *testing.T) {
 	require.NoError(t, b.prov.Kill("n1"))
 }
 
+// taskWorker ignores SIGTERM and runs a "task" in a process group of its
+// own, as a worker does; task.pid appears once it runs.
+const taskWorker = `trap "" TERM; setsid sleep 1000 & echo $! > task.pid; while :; do sleep 0.05; done`
+
+// TestPreempt: Preempt kills the node's worker and its tasks' process
+// groups at once, ignoring its grace, and Preempted says so from then on.
+func TestPreempt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, taskWorker, time.Hour)
+	require.NoError(t, b.prov.Start(t.Context(), spec("n1", false)))
+	require.NoError(t, b.prov.Start(t.Context(), spec("n2", false)))
+	pid := b.pid("n1")
+	var task int
+	require.Eventually(t, func() bool {
+		out, err := os.ReadFile(filepath.Join(b.root, "n1", "task.pid"))
+		task, _ = strconv.Atoi(strings.TrimSpace(string(out)))
+		return err == nil && task > 0
+	}, wait, poll)
+	require.False(t, b.prov.Preempted("n1"))
+	require.NoError(t, b.prov.Preempt("n1"))
+	require.Eventually(t, func() bool { return !b.prov.Alive("n1") }, wait, poll)
+	require.True(t, gone(pid))
+	require.Eventually(t, func() bool { return gone(task) }, wait, poll, "the task's own process group is killed too")
+	require.True(t, b.prov.Preempted("n1"))
+	require.False(t, b.prov.Preempted("n2"))
+	require.True(t, b.prov.Alive("n2"))
+	require.NoError(t, b.prov.Preempt("n1"), "a gone node is no error")
+	require.NoError(t, b.prov.Preempt("unknown"))
+	require.False(t, b.prov.Preempted("unknown"), "unknown nodes are not marked")
+	require.NoError(t, b.prov.Kill("n2")) // it ignores SIGTERM: Close would wait out the grace
+	require.Eventually(t, func() bool { return !b.prov.Alive("n2") }, wait, poll)
+}
+
+func TestParentAndGroup(t *testing.T) {
+	t.Parallel()
+	ppid, pgid, ok := parentAndGroup("123 (my (odd) cmd) S 45 67 67 0 -1 4194560")
+	require.True(t, ok)
+	require.Equal(t, []int{45, 67}, []int{ppid, pgid})
+	_, _, ok = parentAndGroup("123 (x) S")
+	require.False(t, ok)
+}
+
 func TestCloseStopsEveryWorker(t *testing.T) {
 	t.Parallel()
 	b := setup(t, politeWorker, time.Hour)
