@@ -33,6 +33,10 @@ type TaskMessage struct {
 	// AppPackages are the task's applicationPackageReferences, resolved to
 	// versions when the task was added, so the worker looks nothing up.
 	AppPackages []AppPackage `json:"appPackages,omitempty"`
+	// Instance is the instance of a multi-instance task this message
+	// runs: 0 for the primary (and every other task), 1..n-1 for the
+	// subtasks, which the primary's worker queues (multiinstance.go).
+	Instance int `json:"instance,omitempty"`
 }
 
 // MsgID is the Nats-Msg-Id of a ready-task message: publishing the same
