@@ -67,6 +67,10 @@ type Config struct {
 	// (volatile/natch-blobcache). Defaults to 4 GiB; negative disables the
 	// cache.
 	BlobCacheMaxBytes int64
+	// RendezvousTimeout is how long an instance of a multi-instance task
+	// waits for the others to find nodes before it gives its node back.
+	// Defaults to 1m.
+	RendezvousTimeout time.Duration
 	// NoLogCopies turns off the background copies of tasks' stdout.txt and
 	// stderr.txt to the object store container protocol.TaskLogsContainer.
 	NoLogCopies bool
@@ -82,6 +86,7 @@ func (c Config) withDefaults() Config {
 	c.RunningReportDelay = cmp.Or(c.RunningReportDelay, 20*time.Millisecond)
 	c.RetentionSweep = cmp.Or(c.RetentionSweep, time.Minute)
 	c.PollWait = cmp.Or(c.PollWait, 30*time.Second)
+	c.RendezvousTimeout = cmp.Or(c.RendezvousTimeout, time.Minute)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

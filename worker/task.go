@@ -52,6 +52,8 @@ func (w *Worker) runTask(workCtx, settleCtx context.Context, t *task) {
 		now := time.Now()
 		res = run.Result{StartTime: now, EndTime: now, Interrupted: true}
 		prepFailed = taskCtx.Err() == nil
+	case t.mi != nil: // multiinstance.go
+		res = w.executeMulti(taskCtx, t)
 	case len(t.tm.Task.ResourceFiles) > 0 || len(t.tm.Task.OutputFiles) > 0:
 		res = w.executeWithFiles(taskCtx, t)
 	default:
@@ -144,6 +146,9 @@ func (w *Worker) taskEnv(t *task) []string {
 // task cut off from NATS is left to be redelivered elsewhere.
 func (w *Worker) settle(ctx context.Context, t *task, res run.Result, cause error) {
 	defer w.forget(t)
+	if t.mi != nil && w.settleMulti(ctx, t, res, cause) { // multiinstance.go
+		return
+	}
 	log := w.log.With("job_id", t.tm.JobID, "task_id", t.tm.Task.ID, "attempt", t.tm.Attempt)
 	if res.Interrupted {
 		var term *terminated

@@ -86,6 +86,7 @@ type Worker struct {
 	start   startState  // the pool's start task (starttask.go)
 	prep    prepState   // job preparation and release tasks (jobprep.go)
 	metrics nodeMetrics // resource samples for the node record (metrics.go)
+	mi      miState     // multi-instance tasks (multiinstance.go)
 
 	removed    context.CancelCauseFunc // stops fetching with ErrNodeRemoved
 	cancelWork context.CancelCauseFunc // cancels running tasks
@@ -99,6 +100,7 @@ type task struct {
 	delivery int
 	slots    int
 	dir      string
+	mi       *miTask // a multi-instance task's instance (multiinstance.go); nil for other tasks
 
 	// Guarded by Worker.mu.
 	cancel   context.CancelCauseFunc // set once the attempt is under way
@@ -457,6 +459,9 @@ func (w *Worker) accept(ctx context.Context, msg taskMsg) *task {
 		t.slots = min(*rs, w.slots)
 	}
 	t.dir = filepath.Join(w.rootDir, "workitems", t.tm.JobID, "job-1", t.tm.Task.ID)
+	if t.tm.Task.MultiInstanceSettings.Instances() > 1 && !w.admitInstance(ctx, t) { // multiinstance.go
+		return nil
+	}
 	now := time.Now()
 	t.lastSent, t.lastOK = now, now
 	w.mu.Lock()

@@ -33,6 +33,7 @@ type upOptions struct {
 	nodeStopGrace                                   time.Duration
 	maxPackageSize                                  int64
 	minRecurrence                                   time.Duration
+	rendezvousTimeout                               time.Duration
 }
 
 func newUpCmd(getenv func(string) string) *cobra.Command {
@@ -58,6 +59,7 @@ clients and scripts. Ctrl-C stops everything, nodes included.`,
 	f.BoolVar(&o.syncAlways, "sync-always", false, "fsync JetStream on every write (survives power loss; slower). Default: fsync every 2 minutes, which a process kill does not affect")
 	f.DurationVar(&o.nodeStopGrace, "node-stop-grace", 10*time.Second, "how long a stopping node's running tasks get before they are killed and requeued")
 	f.Int64Var(&o.maxPackageSize, "max-package-size", 1<<30, "largest application package (zip) a publish accepts, in bytes")
+	f.DurationVar(&o.rendezvousTimeout, "rendezvous-timeout", time.Minute, "how long an instance of a multi-instance task waits on a node for the others before it gives the node back")
 	f.DurationVar(&o.minRecurrence, "min-recurrence", time.Minute, "shortest recurrenceInterval and startWindow a job schedule may have (Azure: 1m; lower it for tests and demos)")
 	return cmd
 }
@@ -120,7 +122,7 @@ func runUp(ctx context.Context, o upOptions) error {
 	}
 	prov, err := local.New(local.Config{NatsURL: natsURL, RootDir: filepath.Join(dataDir, "nodes"),
 		AccountURL: apiURL, StopGrace: o.nodeStopGrace + 5*time.Second, Logger: log,
-		ExtraArgs: []string{"--shutdown-grace", o.nodeStopGrace.String()}})
+		ExtraArgs: []string{"--shutdown-grace", o.nodeStopGrace.String(), "--rendezvous-timeout", o.rendezvousTimeout.String()}})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ func newWorkerCmd(getenv func(string) string) *cobra.Command {
 		blobCache                                                             int64
 		lowPriority, exitWithParent, noLogCopies                              bool
 		heartbeat, shutdownGrace                                              time.Duration
+		rendezvousTimeout                                                     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -102,6 +103,7 @@ func newWorkerCmd(getenv func(string) string) *cobra.Command {
 				StorageConnectionString: storageConn,
 				BlobCacheMaxBytes:       blobCache,
 				NoLogCopies:             noLogCopies,
+				RendezvousTimeout:       rendezvousTimeout,
 			})
 			if err != nil {
 				return err
@@ -142,6 +144,8 @@ func newWorkerCmd(getenv func(string) string) *cobra.Command {
 			"autoStorageContainerName resource files and bare output container names; default: the NATS object store ($"+
 			EnvStorageConnectionString+")")
 	f.Int64Var(&blobCache, "blob-cache-bytes", 0, "bound of the node's resource file cache (default 4 GiB; -1 disables it)")
+	f.DurationVar(&rendezvousTimeout, "rendezvous-timeout", time.Minute,
+		"how long an instance of a multi-instance task waits for the others to find nodes before it gives its node back")
 	f.BoolVar(&noLogCopies, "no-log-copies", false, "do not copy tasks' stdout.txt/stderr.txt to the natch-task-logs container")
 	cmd.PreRunE = func(*cobra.Command, []string) error {
 		switch {

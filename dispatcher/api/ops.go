@@ -60,6 +60,7 @@ func (s *Server) operations() map[string]opFunc {
 		"task.update":                s.taskUpdate,
 		"task.reactivate":            s.taskReactivate,
 		"task.submiterrors":          s.taskSubmitErrors,
+		"task.listsubtasks":          s.taskListSubtasks, // multiinstance.go
 		"file.listfromtask":          s.fileList,
 		"file.getfromtask":           s.fileGet,
 		"file.getpropertiesfromtask": s.fileProperties,

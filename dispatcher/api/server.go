@@ -156,6 +156,7 @@ var routes = []route{
 	{"PUT", "/jobs/{jobId}/tasks/{taskId}", "task.update"},
 	{"POST", "/jobs/{jobId}/tasks/{taskId}/terminate", "task.terminate"},
 	{"POST", "/jobs/{jobId}/tasks/{taskId}/reactivate", "task.reactivate"},
+	{"GET", "/jobs/{jobId}/tasks/{taskId}/subtasksinfo", "task.listsubtasks"},
 	{"GET", "/jobs/{jobId}/tasks/{taskId}/files", "file.listfromtask"},
 	{"GET", "/jobs/{jobId}/tasks/{taskId}/files/{filePath}", "file.getfromtask"},
 	{"HEAD", "/jobs/{jobId}/tasks/{taskId}/files/{filePath}", "file.getpropertiesfromtask"},

@@ -271,6 +271,9 @@ func (s *Service) teardown(ctx context.Context, account string, rec *state.JobRe
 				return err
 			}
 		}
+		if err := s.purgeRendezvous(ctx, account, jobKey); err != nil { // multiinstance.go
+			return err
+		}
 		if err := s.st.Counts.Delete(ctx, key); err != nil {
 			return err
 		}

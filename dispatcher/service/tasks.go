@@ -103,9 +103,14 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 	}
 	var creates []pending
 	kvPrefix := "$KV." + topology.TasksBucket + "."
-	var pkgs *resolver // only tasks with package references pay for one
+	var pkgs *resolver     // only tasks with package references pay for one
+	var miPool *batch.Pool // read once, for multi-instance tasks only
 	for i, t := range tasks {
 		if err := batch.ValidateTaskAdd(t, &job.Job); err != nil {
+			out[i].err = err
+			continue
+		}
+		if err := s.checkMultiInstancePool(ctx, account, job, t, &miPool); err != nil { // multiinstance.go
 			out[i].err = err
 			continue
 		}
@@ -382,6 +387,7 @@ func (s *Service) endTask(ctx context.Context, account, jobID, taskID, message s
 		if err := s.purgeHeld(ctx, account, batch.Key(jobID), batch.Key(taskID)); err != nil {
 			s.log.WarnContext(ctx, "purge held task", "task", taskID, "err", err)
 		}
+		s.endMultiInstance(ctx, account, jobID, before) // multiinstance.go
 	}
 	s.counts.add(topology.JobKey(account, batch.Key(jobID)), state.Delta(before, after))
 	return before, nil
@@ -401,6 +407,7 @@ func (s *Service) DeleteTask(ctx context.Context, account, jobID, taskID string,
 		if err := s.purgeQueued(ctx, account, t.PoolKey, batch.Key(jobID), batch.Key(taskID)); err != nil {
 			return err
 		}
+		s.endMultiInstance(ctx, account, jobID, t) // multiinstance.go
 	}
 	if holdsNode(t) {
 		s.killOnNode(ctx, account, t, jobID, "The task was deleted.")

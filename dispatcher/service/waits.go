@@ -21,6 +21,8 @@ const (
 	WaitQueued       = "Queued"                  // queued; a node with free slots takes it next
 	WaitRetry        = "WaitingForRetry"         // failed and queued again for another attempt
 	WaitMaxParallel  = "MaxParallelTasksReached" // the job's maxParallelTasks tasks are queued or running
+	// a multi-instance task's instances cannot all find a node at once (multiinstance.go)
+	WaitMultiInstanceNodes = "WaitingForMultiInstanceNodes"
 )
 
 // Waits explains why a job's active tasks wait. It reads the job once and,
@@ -86,6 +88,9 @@ func (w *Waits) Reason(t *state.TaskRecord) *batch.WaitReason {
 	p := w.load()
 	if p.err != nil {
 		return nil
+	}
+	if r := w.multiInstanceReason(t, p); r != nil { // multiinstance.go
+		return r
 	}
 	slots := batch.IntOr(t.RequiredSlots, 1)
 	switch {

@@ -308,7 +308,7 @@ type Task struct {
 	UserIdentity                 Raw                           `json:"userIdentity,omitempty"`
 	ExecutionInfo                *TaskExecutionInformation     `json:"executionInfo,omitempty"`
 	NodeInfo                     *ComputeNodeInformation       `json:"nodeInfo,omitempty"`
-	MultiInstanceSettings        Raw                           `json:"multiInstanceSettings,omitempty"`
+	MultiInstanceSettings        *MultiInstanceSettings        `json:"multiInstanceSettings,omitempty"`
 	Stats                        *TaskStatistics               `json:"stats,omitempty"`
 	DependsOn                    *TaskDependencies             `json:"dependsOn,omitempty"`
 	ApplicationPackageReferences []ApplicationPackageReference `json:"applicationPackageReferences,omitempty"`

@@ -350,6 +350,9 @@ func ValidateTaskAdd(t *Task, job *Job) error {
 	if err := validExitConditions(t.ExitConditions, job); err != nil {
 		return err
 	}
+	if err := validMultiInstance(t); err != nil { // multi-instance tasks (multiinstance.go)
+		return err
+	}
 	for i, rf := range t.ResourceFiles {
 		if err := ValidateResourceFile("resourceFiles["+strconv.Itoa(i)+"]", rf); err != nil {
 			return err

@@ -36,6 +36,10 @@ type TaskMessage struct {
 	// JobPreparation is the job's preparation task: the worker runs it
 	// before the job's first task on the node.
 	JobPreparation *batch.JobPreparationTask `json:"jobPreparation,omitempty"`
+	// Instance is the instance of a multi-instance task this message
+	// runs: 0 for the primary (and every other task), 1..n-1 for the
+	// subtasks, which the primary's worker queues (multiinstance.go).
+	Instance int `json:"instance,omitempty"`
 }
 
 // MsgID is the Nats-Msg-Id of a ready-task message: publishing the same

@@ -5,6 +5,7 @@
 //	natch.api.<account>.<operation>                   NATS API (request/reply; operations like "pool.get")
 //	natch.submit.<account>.<job>                      stream NATCH_SUBMIT: fast-path task adds
 //	natch.tasks.<account>.<pool>.<job>.<task>         stream NATCH_TASKS: ready tasks, one consumer per pool
+//	natch.tasks.<account>.<pool>.<job>.<task>.<i>     the same: instance i ≥ 1 of a multi-instance task
 //	natch.events.<account>.<job>.<task>               stream NATCH_EVENTS: task events from workers
 //	natch.node.<account>.<node>.<command>             node commands (request/reply, core NATS)
 //	natch.metrics.<account>.<pool>                    stream NATCH_METRICS: autoscale samples, kept MetricsMaxAge
@@ -58,7 +59,40 @@ const (
 	// JobPrepBucket holds job preparation and release task states, one key
 	// per job and node (protocol.JobPrepStatus), written by the workers.
 	JobPrepBucket = "natch-jobprep"
+	// RendezvousBucket holds where the instances of multi-instance task
+	// attempts meet (protocol.Rendezvous), keyed RendezvousKey. Entries
+	// expire RendezvousTTL after their last change.
+	RendezvousBucket = "natch-rendezvous"
 )
+
+// RendezvousTTL is how long a multi-instance rendezvous (and so a
+// task's subtask information) outlives its last change.
+const RendezvousTTL = 7 * 24 * time.Hour
+
+// SubtaskSubject is where the ready message of instance i (≥ 1) of a
+// multi-instance task is published: the task's subject plus the instance.
+func SubtaskSubject(account, pool, job, task string, i int) string {
+	return TaskSubject(account, pool, job, task) + "." + strconv.Itoa(i)
+}
+
+// SubtasksFilter matches the ready messages of every subtask of a task.
+func SubtasksFilter(account, pool, job, task string) string {
+	return TaskSubject(account, pool, job, task) + ".*"
+}
+
+// RendezvousKey is the rendezvous bucket key of one attempt of a
+// multi-instance task.
+func RendezvousKey(account, job, task string, attempt int) string {
+	return account + "." + job + "." + task + "." + strconv.Itoa(attempt)
+}
+
+// TaskRendezvousKeys matches the rendezvous keys of every attempt of a task.
+func TaskRendezvousKeys(account, job, task string) string {
+	return account + "." + job + "." + task + ".*"
+}
+
+// JobRendezvousKeys matches every rendezvous key of a job.
+func JobRendezvousKeys(account, job string) string { return account + "." + job + ".>" }
 
 // ApplicationsContainer is the blob container (in each account's object
 // store) that holds application package zips, named protocol.PackageBlob.
@@ -248,6 +282,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 		{Bucket: ApplicationsBucket, History: 1},
 		{Bucket: SchedulesBucket, History: 1},
 		{Bucket: JobPrepBucket, History: 1},
+		{Bucket: RendezvousBucket, History: 1, TTL: RendezvousTTL},
 	}
 	for _, bc := range buckets {
 		bc.Storage = o.storage()
