@@ -18,11 +18,12 @@ type counter struct {
 	s       *Service
 	mu      sync.Mutex
 	pending map[string]state.Counts // counts key (account.job) → delta
+	recheck map[string]bool         // jobs to look at again even without a delta
 	kick    chan struct{}
 }
 
 func newCounter(s *Service) *counter {
-	return &counter{s: s, pending: map[string]state.Counts{}, kick: make(chan struct{}, 1)}
+	return &counter{s: s, pending: map[string]state.Counts{}, recheck: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
 // add records a change of a job's counts.
@@ -57,15 +58,32 @@ func (c *counter) run(ctx context.Context) error {
 	}
 }
 
+// again asks the next flush to look at a job's counts once more (its
+// completion was in doubt).
+func (c *counter) again(countsKey string) {
+	c.mu.Lock()
+	c.recheck[countsKey] = true
+	c.mu.Unlock()
+}
+
 func (c *counter) flush(ctx context.Context) {
 	c.mu.Lock()
-	if len(c.pending) == 0 {
+	if len(c.pending) == 0 && len(c.recheck) == 0 {
 		c.mu.Unlock()
 		return
 	}
-	batchOf := c.pending
-	c.pending = map[string]state.Counts{}
+	batchOf, recheck := c.pending, c.recheck
+	c.pending, c.recheck = map[string]state.Counts{}, map[string]bool{}
 	c.mu.Unlock()
+	for key := range recheck {
+		if _, ok := batchOf[key]; ok {
+			continue // looked at below
+		}
+		cur, _, err := c.s.st.Counts.Get(ctx, key)
+		if err == nil && cur.Total > 0 && cur.Tasks.Active <= 0 && cur.Tasks.Running <= 0 {
+			c.s.allTasksComplete(ctx, key)
+		}
+	}
 	for key, d := range batchOf {
 		after, _, err := c.s.st.Counts.Update(ctx, key, func(v *state.Counts) error {
 			v.Add(d)

@@ -306,6 +306,27 @@ func (s *Service) jobEnded(ctx context.Context, account string, job *state.JobRe
 	}
 }
 
+// submitsPending reports whether the submit stream still holds tasks for
+// a job (not yet added, or added and not yet acknowledged). When in doubt
+// it says yes: a job that ends too early loses tasks, one that ends a
+// counts flush later loses nothing.
+func (s *Service) submitsPending(ctx context.Context, account, jobKey string) bool {
+	str, err := s.js.Stream(ctx, topology.SubmitStream)
+	if err != nil {
+		return true
+	}
+	info, err := str.Info(ctx, jetstream.WithSubjectFilter(topology.SubmitSubject(account, "*")))
+	if err != nil {
+		return true
+	}
+	for subject, n := range info.State.Subjects {
+		if n > 0 && batch.Key(subject[strings.LastIndexByte(subject, '.')+1:]) == jobKey {
+			return true
+		}
+	}
+	return false
+}
+
 // allTasksComplete applies a job's onAllTasksComplete once its counts say
 // no task is active or running.
 func (s *Service) allTasksComplete(ctx context.Context, countsKey string) {
@@ -315,6 +336,12 @@ func (s *Service) allTasksComplete(ctx context.Context, countsKey string) {
 	}
 	j, _, err := s.st.Jobs.Get(ctx, countsKey)
 	if err != nil || j.State != batch.JobActive || j.OnAllTasksComplete != batch.OnAllTasksTerminate {
+		return
+	}
+	if s.submitsPending(ctx, account, jobKey) {
+		// Tasks are on their way through the submit stream: not all
+		// complete yet. Look again at the next flush.
+		s.counts.again(countsKey)
 		return
 	}
 	err = s.TerminateJob(ctx, account, jobKey, ReasonAllTasksComplete, Condition{})
