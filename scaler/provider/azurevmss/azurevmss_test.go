@@ -119,6 +119,9 @@ func TestStartsBatchIntoOneCapacityUpdate(t *testing.T) {
 		require.True(t, b.prov.Alive(id), "a queued start is alive")
 	}
 	require.Eventually(t, func() bool { return len(b.arm.instances("natch-pool1")) == 4 }, wait, poll)
+	// The fake's capacity changes before the poller has made its last requests.
+	require.Eventually(t, func() bool { return len(b.arm.requests("GET", "/natch-pool1")) == 2 }, wait, poll,
+		"the capacity read, and the final GET of the update")
 
 	patches := b.arm.requests("PATCH", "/natch-pool1")
 	require.Len(t, patches, 1, "one capacity update for three starts")
