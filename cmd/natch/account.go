@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -125,7 +126,37 @@ natch-data/connection.json).`,
 		},
 	}
 	regen.Flags().StringVar(&which, "key", "secondary", "which key: primary or secondary")
-	cmd.AddCommand(regen)
+	var job string
+	var ttl time.Duration
+	token := &cobra.Command{
+		Use:   "token NAME",
+		Short: "Issue a short-lived bearer token for the account (or one job of it)",
+		Long: `Prints a bearer token (Authorization: Bearer <token>) for the REST API: for every
+operation of the account, or with --job only for the operations on that job (what a
+task's AZ_BATCH_AUTHENTICATION_TOKEN grants). The Azure SDKs use it with their token
+credentials. Regenerating the account's primary key revokes it.`,
+		Example: "  natch account token natch --ttl 1h\n  natch account token natch --job job1 -o json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, closeFn, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			tok, exp, err := svc.IssueToken(cmd.Context(), args[0], job, ttl)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{"token": tok, "expires": exp.UTC(), "job": job})
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return nil
+		},
+	}
+	token.Flags().StringVar(&job, "job", "", "limit the token to the operations on this job")
+	token.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token is valid (at most 168h)")
+	cmd.AddCommand(regen, token)
 	return cmd
 }
 

@@ -119,10 +119,24 @@ func (s *Service) TokenKeys(ctx context.Context, account string) ([][]byte, erro
 // account (authenticationTokenSettings access "job"), signed with the
 // primary key's token key.
 func (s *Service) JobToken(ctx context.Context, account, jobID string) (string, error) {
+	tok, _, err := s.IssueToken(ctx, account, jobID, TokenLifetime)
+	return tok, err
+}
+
+// MaxTokenLifetime bounds the lifetime of the tokens IssueToken makes.
+const MaxTokenLifetime = 7 * 24 * time.Hour
+
+// IssueToken issues a bearer token valid for ttl (at most
+// MaxTokenLifetime): for the whole account when jobID is empty, else for
+// the operations on that job. It returns the token and its expiry.
+func (s *Service) IssueToken(ctx context.Context, account, jobID string, ttl time.Duration) (string, time.Time, error) {
+	if ttl <= 0 || ttl > MaxTokenLifetime {
+		return "", time.Time{}, fmt.Errorf("token lifetime %v: want more than 0 and at most %v", ttl, MaxTokenLifetime)
+	}
 	keys, err := s.TokenKeys(ctx, account)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	return auth.IssueToken(keys[0], auth.TokenClaims{Account: account, Job: jobID,
-		Expires: s.st.Now().Add(TokenLifetime).Unix()}), nil
+	exp := s.st.Now().Add(ttl).Truncate(time.Second)
+	return auth.IssueToken(keys[0], auth.TokenClaims{Account: account, Job: jobID, Expires: exp.Unix()}), exp, nil
 }
