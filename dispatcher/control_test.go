@@ -24,7 +24,7 @@ type fakeWorker struct {
 }
 
 func newFakeWorker(t *testing.T, b *testBundle, pool string) *fakeWorker {
-	cons, err := topology.EnsurePoolConsumer(context.Background(), b.js, account, pool, 0)
+	cons, err := topology.EnsurePoolConsumer(context.Background(), b.js, account, pool, 0, false)
 	require.NoError(t, err)
 	return &fakeWorker{t: t, b: b, cons: cons}
 }

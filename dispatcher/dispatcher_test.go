@@ -128,7 +128,7 @@ func TestPoolJobTaskLifecycle(t *testing.T) {
 	require.Equal(t, "success", res.Value[3].Status)
 
 	// Act as a worker: pull the two ready tasks and report.
-	cons, err := topology.EnsurePoolConsumer(context.Background(), b.js, account, "pool1", 0)
+	cons, err := topology.EnsurePoolConsumer(context.Background(), b.js, account, "pool1", 0, false)
 	require.NoError(t, err)
 	ctx := context.Background()
 	report := func(m jetstream.Msg, exit int) {

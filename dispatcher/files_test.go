@@ -38,7 +38,7 @@ func TestTaskLogCopyServedWhenNodeIsGone(t *testing.T) {
 	require.NoError(t, logs.Create(ctx))
 	_, err = logs.Put(ctx, protocol.TaskLogBlob("Job1", "T1", "stdout.txt"), strings.NewReader("hello world\n"), 12, nil)
 	require.NoError(t, err)
-	cons, err := topology.EnsurePoolConsumer(ctx, b.js, account, "pool1", 0)
+	cons, err := topology.EnsurePoolConsumer(ctx, b.js, account, "pool1", 0, false)
 	require.NoError(t, err)
 	msgs, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
 	require.NoError(t, err)

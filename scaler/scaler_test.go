@@ -77,7 +77,7 @@ func (b *testBundle) addPool(t *testing.T, id string, dedicated, low int) {
 		TargetDedicatedNodes: batch.Int(dedicated), TargetLowPriorityNodes: batch.Int(low),
 		CurrentDedicatedNodes: batch.Int(0), CurrentLowPriorityNodes: batch.Int(0), TaskSlotsPerNode: batch.Int(2),
 		ETag: "0x1", LastModified: now, AllocationStateTransitionTime: now}
-	_, err := topology.EnsurePoolConsumer(ctx, b.js, account, batch.Key(id), 0)
+	_, err := topology.EnsurePoolConsumer(ctx, b.js, account, batch.Key(id), 0, false)
 	require.NoError(t, err)
 	raw, err := json.Marshal(&p)
 	require.NoError(t, err)

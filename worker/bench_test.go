@@ -85,7 +85,7 @@ func newBenchBundle(tb testing.TB, want int) *benchBundle {
 	b := &benchBundle{nc: nc, js: js, want: int64(want), done: make(chan struct{})}
 	ctx := context.Background()
 	require.NoError(tb, topology.Ensure(ctx, js, topology.Options{}))
-	_, err := topology.EnsurePoolConsumer(ctx, js, account, batch.Key(poolID), 0)
+	_, err := topology.EnsurePoolConsumer(ctx, js, account, batch.Key(poolID), 0, false)
 	require.NoError(tb, err)
 	sub, err := nc.Subscribe("natch.events.>", func(m *nats.Msg) {
 		if strings.HasPrefix(m.Header.Get(jetstream.MsgIDHeader), protocol.EventCompleted+"/") {

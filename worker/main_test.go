@@ -54,6 +54,7 @@ type testBundle struct {
 type bundleOpts struct {
 	slots   int           // taskSlotsPerNode of the pool record (0: no pool record)
 	ackWait time.Duration // of the pool consumer
+	pack    bool          // a prioritized pool consumer (nodeFillType pack)
 	// restartable: a file store the test may restart the server on (see
 	// restartServer), and a connection that reconnects forever.
 	restartable bool
@@ -80,9 +81,9 @@ func setup(t *testing.T, o bundleOpts) *testBundle {
 	nc, js := b.nc, b.js
 	ctx := t.Context()
 	require.NoError(t, topology.Ensure(ctx, js, topology.Options{Memory: !o.restartable}))
-	if o.ackWait > 0 {
+	if o.ackWait > 0 || o.pack {
 		_, err := js.CreateOrUpdateConsumer(ctx, topology.TasksStream,
-			topology.PoolConsumerConfig(account, batch.Key(poolID), o.ackWait))
+			topology.PoolConsumerConfig(account, batch.Key(poolID), o.ackWait, o.pack))
 		require.NoError(t, err)
 	}
 	if o.slots > 0 {

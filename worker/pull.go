@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natch-io/natch/shared/topology"
 )
 
 // The worker pulls with JetStream's pull protocol directly: one request for
@@ -32,6 +34,15 @@ var (
 	errDisconnected = errors.New("pull request: not connected to NATS")
 )
 
+// pullRequest is the body of a JetStream pull request for one message.
+type pullRequest struct {
+	Batch         int           `json:"batch"`
+	Expires       time.Duration `json:"expires"`
+	IdleHeartbeat time.Duration `json:"idle_heartbeat"`
+	Group         string        `json:"group,omitempty"`
+	Priority      int           `json:"priority,omitempty"`
+}
+
 // puller sends pull requests for a consumer and receives their replies.
 type puller struct {
 	nc      *nats.Conn
@@ -47,6 +58,12 @@ type puller struct {
 	// gate, when set, says whether the node may pull (scheduling
 	// disabled, a restart under way): see lifecycle.gate.
 	gate func() (resume, pause <-chan struct{})
+
+	// priority, when set, makes every request carry a priority (0 first,
+	// 9 last) in topology.PackGroup: the pool's consumer is prioritized
+	// (nodeFillType pack).
+	priority func() int
+	base     pullRequest
 
 	// The open request, if any.
 	seq      uint64
@@ -67,11 +84,8 @@ func newPuller(nc *nats.Conn, js jetstream.JetStream, stream, consumer string, w
 		api = "$JS." + o.Domain + ".API."
 	}
 	hb := min(maxIdleHeartbeat, wait/4)
-	body, err := json.Marshal(struct {
-		Batch         int           `json:"batch"`
-		Expires       time.Duration `json:"expires"`
-		IdleHeartbeat time.Duration `json:"idle_heartbeat"`
-	}{1, wait, hb})
+	base := pullRequest{Batch: 1, Expires: wait, IdleHeartbeat: hb}
+	body, err := json.Marshal(base)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +94,7 @@ func newPuller(nc *nats.Conn, js jetstream.JetStream, stream, consumer string, w
 		subject: api + "CONSUMER.MSG.NEXT." + stream + "." + consumer,
 		prefix:  nc.NewInbox() + ".",
 		body:    body,
+		base:    base,
 		ch:      make(chan *nats.Msg, 64),
 		timer:   time.NewTimer(time.Hour),
 		wait:    wait,
@@ -121,7 +136,13 @@ func (p *puller) next(ctx context.Context) (*nats.Msg, error) {
 		}
 		p.seq++
 		p.reply = p.prefix + strconv.FormatUint(p.seq, 10)
-		if err := p.nc.PublishRequest(p.subject, p.reply, p.body); err != nil {
+		body := p.body
+		if p.priority != nil {
+			r := p.base
+			r.Group, r.Priority = topology.PackGroup, p.priority()
+			body, _ = json.Marshal(r) // a struct of numbers and a string: cannot fail
+		}
+		if err := p.nc.PublishRequest(p.subject, p.reply, body); err != nil {
 			return nil, err
 		}
 		p.open, p.deadline = true, now.Add(p.wait+2*p.hb)

@@ -152,6 +152,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	pull.gate = w.life.gate
+	if cons.CachedInfo().Config.PriorityPolicy == jetstream.PriorityPolicyPrioritized {
+		// nodeFillType pack: the busier this node, the sooner it is served.
+		pull.priority = w.packPriority
+	}
 	sub, err := w.nc.Subscribe(topology.NodeSubject(w.cfg.Account, w.nodeKey, "*"), w.handleCommand)
 	if err != nil {
 		_ = pull.close()
@@ -338,7 +342,7 @@ func (w *Worker) connect(ctx context.Context) (jetstream.Consumer, error) {
 	if w.poolID == "" {
 		w.poolID = w.cfg.PoolID
 	}
-	cons, err := topology.EnsurePoolConsumer(ctx, w.js, w.cfg.Account, w.poolKey, 0)
+	cons, err := topology.EnsurePoolConsumer(ctx, w.js, w.cfg.Account, w.poolKey, 0, false)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,8 @@ func (s *Service) AddPool(ctx context.Context, account string, p *batch.Pool) (*
 	}
 	p.CurrentNodeCommunicationMode = "simplified"
 	// The queue first: a pool whose record exists always has its consumer.
-	if _, err := topology.EnsurePoolConsumer(ctx, s.js, account, batch.Key(p.ID), s.cfg.AckWait); err != nil {
+	pack := p.TaskSchedulingPolicy != nil && batch.EqualFold(p.TaskSchedulingPolicy.NodeFillType, "pack")
+	if _, err := topology.EnsurePoolConsumer(ctx, s.js, account, batch.Key(p.ID), s.cfg.AckWait, pack); err != nil {
 		return nil, wrap("add pool", err)
 	}
 	if _, err := s.st.Pools.Create(ctx, topology.PoolKey(account, batch.Key(p.ID)), p); err != nil {

@@ -305,12 +305,18 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 	return nil
 }
 
+// PackGroup is the priority group of the pull consumer of a pool whose
+// nodeFillType is pack: its workers' pull requests carry a priority, and
+// JetStream serves the lowest first (see worker's puller).
+const PackGroup = "natch"
+
 // PoolConsumerConfig is the pull consumer that a pool's workers share.
-func PoolConsumerConfig(account, pool string, ackWait time.Duration) jetstream.ConsumerConfig {
+// pack makes it a prioritized consumer (taskSchedulingPolicy pack).
+func PoolConsumerConfig(account, pool string, ackWait time.Duration, pack bool) jetstream.ConsumerConfig {
 	if ackWait == 0 {
 		ackWait = 30 * time.Second
 	}
-	return jetstream.ConsumerConfig{
+	c := jetstream.ConsumerConfig{
 		Durable:       PoolConsumer(account, pool),
 		FilterSubject: PoolTasksFilter(account, pool),
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -319,11 +325,15 @@ func PoolConsumerConfig(account, pool string, ackWait time.Duration) jetstream.C
 		MaxAckPending: 100000,
 		MaxWaiting:    4096,
 	}
+	if pack {
+		c.PriorityGroups, c.PriorityPolicy = []string{PackGroup}, jetstream.PriorityPolicyPrioritized
+	}
+	return c
 }
 
 // EnsurePoolConsumer creates a pool's consumer if it does not exist and
 // returns it.
-func EnsurePoolConsumer(ctx context.Context, js jetstream.JetStream, account, pool string, ackWait time.Duration) (jetstream.Consumer, error) {
+func EnsurePoolConsumer(ctx context.Context, js jetstream.JetStream, account, pool string, ackWait time.Duration, pack bool) (jetstream.Consumer, error) {
 	c, err := js.Consumer(ctx, TasksStream, PoolConsumer(account, pool))
 	if err == nil {
 		return c, nil
@@ -331,7 +341,7 @@ func EnsurePoolConsumer(ctx context.Context, js jetstream.JetStream, account, po
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("pool consumer %s: %w", pool, err)
 	}
-	c, err = js.CreateOrUpdateConsumer(ctx, TasksStream, PoolConsumerConfig(account, pool, ackWait))
+	c, err = js.CreateOrUpdateConsumer(ctx, TasksStream, PoolConsumerConfig(account, pool, ackWait, pack))
 	if err != nil {
 		return nil, fmt.Errorf("create pool consumer %s: %w", pool, err)
 	}

@@ -52,7 +52,7 @@ func TestScalerWithRealWorkers(t *testing.T) {
 	require.NoError(t, err)
 	nodes, err := js.KeyValue(ctx, topology.NodesBucket)
 	require.NoError(t, err)
-	_, err = topology.EnsurePoolConsumer(ctx, js, "acct", "pool1", 0)
+	_, err = topology.EnsurePoolConsumer(ctx, js, "acct", "pool1", 0, false)
 	require.NoError(t, err)
 	key := topology.PoolKey("acct", "pool1")
 	raw, err := json.Marshal(&batch.Pool{ID: "Pool1", State: batch.PoolActive, AllocationState: batch.AllocResizing,
