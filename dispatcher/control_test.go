@@ -29,6 +29,13 @@ func newFakeWorker(t *testing.T, b *testBundle, pool string) *fakeWorker {
 	return &fakeWorker{t: t, b: b, cons: cons}
 }
 
+// pending is how many ready messages wait in the pool's queue.
+func (w *fakeWorker) pending() int {
+	info, err := w.cons.Info(context.Background())
+	require.NoError(w.t, err)
+	return int(info.NumPending)
+}
+
 // next returns the ready messages that arrive within wait, at most n.
 func (w *fakeWorker) next(n int, wait time.Duration) []jetstream.Msg {
 	var out []jetstream.Msg

@@ -63,7 +63,7 @@ func (s *Service) ReactivateTask(ctx context.Context, account, jobID, taskID str
 	if err == nil {
 		_, err = s.publish(ctx, msg)
 	}
-	if err == nil && gated(job) {
+	if err == nil && s.held(account, job) {
 		s.kickGate(account, batch.Key(job.ID))
 	}
 	// A lost message is republished by Reconcile at the next start.
@@ -245,7 +245,7 @@ func (s *Service) queueActive(ctx context.Context, account string, job *state.Jo
 		t, _, err := s.st.Tasks.Update(ctx, key, func(t *state.TaskRecord) error {
 			t.PoolKey = job.PoolKey // the job's pool may have changed while it was disabled
 			skip = !t.Ready() || queued(ctx, str, topology.TaskSubject(account, t.PoolKey, jobKey, batch.Key(t.ID)), 0) ||
-				(gated(job) && queued(ctx, held, topology.HeldSubject(account, jobKey, batch.Key(t.ID)), 0))
+				(s.held(account, job) && queued(ctx, held, topology.HeldSubject(account, jobKey, batch.Key(t.ID)), 0))
 			if skip {
 				return state.ErrStop
 			}
@@ -271,7 +271,7 @@ func (s *Service) queueActive(ctx context.Context, account string, job *state.Jo
 			return err
 		}
 	}
-	if gated(job) {
+	if s.held(account, job) {
 		s.kickGate(account, jobKey)
 	}
 	return nil

@@ -259,7 +259,7 @@ func (s *Service) queueReady(ctx context.Context, account string, job *state.Job
 	if _, err = s.publish(ctx, msg); err != nil {
 		return err
 	}
-	if gated(cur) {
+	if s.held(account, cur) {
 		s.kickGate(account, batch.Key(cur.ID))
 	}
 	return nil

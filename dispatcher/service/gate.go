@@ -33,12 +33,18 @@ import (
 // gated reports whether a job's tasks pass its maxParallelTasks gate.
 func gated(j *state.JobRecord) bool { return j.MaxParallelTasks != nil && *j.MaxParallelTasks > 0 }
 
+// held reports whether a job's ready tasks wait in the held stream: it has
+// maxParallelTasks, or its pool releases tasks by job priority.
+func (s *Service) held(account string, j *state.JobRecord) bool {
+	return gated(j) || s.priorityPool(account, j)
+}
+
 // readyMsg is the message that queues a task that is ready to run: for a
 // gated job into the held stream, otherwise straight into its pool's queue.
 // Retries of a released task use taskMsg.
 func (s *Service) readyMsg(ctx context.Context, account string, job *state.JobRecord, t *state.TaskRecord) (*nats.Msg, error) {
 	m, err := s.taskMsg(ctx, account, job, t)
-	if err != nil || !gated(job) {
+	if err != nil || !s.held(account, job) {
 		return m, err
 	}
 	m.Subject = topology.HeldSubject(account, batch.Key(job.ID), batch.Key(t.ID))
@@ -56,7 +62,12 @@ type pumper struct {
 
 // kickGate releases what a job's gate allows, in the background.
 func (s *Service) kickGate(account, jobKey string) {
-	key := topology.JobKey(account, jobKey)
+	s.runOnce("job:"+topology.JobKey(account, jobKey), func(ctx context.Context) error { return s.pump(ctx, account, jobKey) })
+}
+
+// runOnce runs f in the background, at most one at a time per key; a call
+// while one runs makes it run once more afterwards.
+func (s *Service) runOnce(key string, f func(ctx context.Context) error) {
 	p := &s.gates
 	p.mu.Lock()
 	if p.running == nil {
@@ -72,10 +83,10 @@ func (s *Service) kickGate(account, jobKey string) {
 	s.bg.Go(func() {
 		for {
 			ctx, cancel := context.WithTimeout(s.bgCtx, time.Minute)
-			err := s.pump(ctx, account, jobKey)
+			err := f(ctx)
 			cancel()
 			if err != nil && s.bgCtx.Err() == nil {
-				s.log.Error("release held tasks", "job", jobKey, "err", err)
+				s.log.Error("release held tasks", "of", key, "err", err)
 			}
 			p.mu.Lock()
 			if p.again[key] && s.bgCtx.Err() == nil {
@@ -117,6 +128,10 @@ func (s *Service) pump(ctx context.Context, account, jobKey string) error {
 	}
 	if err != nil || job.State != batch.JobActive {
 		return err
+	}
+	if s.priorityPool(account, job) {
+		s.kickPool(topology.PoolKey(account, job.PoolKey)) // the pool's pump decides, by priority
+		return nil
 	}
 	cons, err := s.heldConsumer(ctx, account, jobKey)
 	if err != nil {
@@ -207,7 +222,7 @@ func (s *Service) purgeHeld(ctx context.Context, account, jobKey, taskKey string
 // kickIfGated releases what a gated job's gate allows now (a task of it
 // ended or went away).
 func (s *Service) kickIfGated(ctx context.Context, account, jobID string) {
-	if job, err := s.jobs.get(ctx, s, account, batch.Key(jobID)); err == nil && gated(job) {
+	if job, err := s.jobs.get(ctx, s, account, batch.Key(jobID)); err == nil && s.held(account, job) {
 		s.kickGate(account, batch.Key(jobID))
 	}
 }

@@ -92,6 +92,7 @@ func (s *Service) addJob(ctx context.Context, account string, j *batch.Job, sche
 	if _, err := s.st.Counts.Create(ctx, key, &state.Counts{}); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return nil, wrap("add job counts", err)
 	}
+	s.jobAdded(ctx, account, rec) // its pool may have become a priority pool
 	if jm != nil {
 		// The job manager is queued before any other task can be: first in
 		// its pool's queue, it runs first.

@@ -100,6 +100,11 @@ func (s *Service) PatchJob(ctx context.Context, account, id string, p *batch.Job
 		return nil
 	})
 	s.jobs.del(key)
+	if err == nil && (p.Priority != nil || replace) {
+		if serr := s.sweepPriorities(ctx); serr != nil {
+			s.log.WarnContext(ctx, "job priorities", "err", serr)
+		}
+	}
 	if err == nil && (gated(rec) || (p.MaxParallelTasks != nil && *p.MaxParallelTasks == -1) || replace) {
 		// A new limit: release what it allows (all, when the limit is gone).
 		s.kickGate(account, batch.Key(rec.ID))

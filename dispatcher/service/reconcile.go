@@ -76,7 +76,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			taskKey := batch.Key(t.ID)
 			if queued(ctx, tasksStream, topology.TaskSubject(account, t.PoolKey, jobKey, taskKey), 0) ||
 				queued(ctx, eventsStream, topology.EventSubject(account, jobKey, taskKey), applied) ||
-				(gated(job) && queued(ctx, heldStream, topology.HeldSubject(account, jobKey, taskKey), 0)) {
+				(s.held(account, job) && queued(ctx, heldStream, topology.HeldSubject(account, jobKey, taskKey), 0)) {
 				return true
 			}
 			msg, err := s.readyMsg(ctx, account, job, t)
@@ -96,7 +96,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if gated(job) && job.State == batch.JobActive {
+		if s.held(account, job) && job.State == batch.JobActive {
 			s.kickGate(account, jobKey)
 		}
 		if old, _, err := s.st.Counts.Get(ctx, e.Key); err == nil {

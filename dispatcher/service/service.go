@@ -79,6 +79,7 @@ type Service struct {
 	jobs   jobCache
 	recs   *recordCache
 	gates  pumper
+	prio   priorities
 	// Background work (job teardowns) runs under bgCtx and is waited for by Run.
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -179,6 +180,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.runEvents(gctx) })
 	g.Go(func() error { return s.runSubmit(gctx) })
 	g.Go(func() error { return s.runSchedules(gctx) })
+	g.Go(func() error { return s.runPriorities(gctx) })
 	err := g.Wait()
 	s.bgCancel() // an interrupted teardown resumes at the next start (Reconcile)
 	s.bg.Wait()

@@ -210,7 +210,7 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 		delta.Add(state.Delta(nil, out[i].rec))
 	}
 	s.counts.add(topology.JobKey(account, jobKey), delta)
-	if queue && gated(job) && len(ready) > 0 {
+	if queue && s.held(account, job) && len(ready) > 0 {
 		s.kickGate(account, jobKey)
 	}
 	if s.m != nil {

@@ -12,15 +12,16 @@ import (
 
 // Why an active task waits: the codes of batch.WaitReason.
 const (
-	WaitDependencies = "WaitingForDependencies"  // parents have not ended yet
-	WaitBlocked      = "BlockedByDependency"     // a parent ended and its dependencyAction is block
-	WaitJobDisabled  = "JobDisabled"             // the job is disabled
-	WaitNoNodes      = "NoNodes"                 // the pool has no usable node
-	WaitPoolResizing = "PoolResizing"            // no usable node yet, the pool is growing
-	WaitSlotsBusy    = "AllSlotsBusy"            // every task slot of the pool is taken
-	WaitQueued       = "Queued"                  // queued; a node with free slots takes it next
-	WaitRetry        = "WaitingForRetry"         // failed and queued again for another attempt
-	WaitMaxParallel  = "MaxParallelTasksReached" // the job's maxParallelTasks tasks are queued or running
+	WaitDependencies = "WaitingForDependencies"       // parents have not ended yet
+	WaitBlocked      = "BlockedByDependency"          // a parent ended and its dependencyAction is block
+	WaitJobDisabled  = "JobDisabled"                  // the job is disabled
+	WaitNoNodes      = "NoNodes"                      // the pool has no usable node
+	WaitPoolResizing = "PoolResizing"                 // no usable node yet, the pool is growing
+	WaitSlotsBusy    = "AllSlotsBusy"                 // every task slot of the pool is taken
+	WaitQueued       = "Queued"                       // queued; a node with free slots takes it next
+	WaitRetry        = "WaitingForRetry"              // failed and queued again for another attempt
+	WaitMaxParallel  = "MaxParallelTasksReached"      // the job's maxParallelTasks tasks are queued or running
+	WaitPriority     = "WaitingForHigherPriorityJobs" // the pool runs higher-priority jobs' tasks first
 	// a multi-instance task's instances cannot all find a node at once (multiinstance.go)
 	WaitMultiInstanceNodes = "WaitingForMultiInstanceNodes"
 )
@@ -71,6 +72,11 @@ func (w *Waits) Reason(t *state.TaskRecord) *batch.WaitReason {
 			"Waiting for %d task(s) it depends on to complete, such as %s.", len(t.Waiting), depName(t.Waiting[0]))}
 	case w.job.State == batch.JobDisabled:
 		return &batch.WaitReason{Code: WaitJobDisabled, Message: "The job is disabled; its tasks run when it is enabled."}
+	}
+	if top, ok := w.s.topPriority(w.account, w.job); ok && batch.IntOr(w.job.Priority, 0) < top {
+		return &batch.WaitReason{Code: WaitPriority, Message: fmt.Sprintf(
+			"Pool %s runs the tasks of higher-priority jobs first (up to priority %d); this job has priority %d.",
+			w.job.PoolInfo.PoolID, top, batch.IntOr(w.job.Priority, 0))}
 	}
 	if gated(w.job) {
 		if w.inFlight < 0 {
