@@ -188,7 +188,7 @@ func (s *Service) afterEnd(ctx context.Context, keys []string, groups map[string
 			}
 		}
 		if s.held(je.account, job) {
-			s.kickGate(je.account, batch.Key(job.ID)) // its ended tasks made room
+			s.kickGateAfterEnd(je.account, batch.Key(job.ID)) // its ended tasks made room
 		}
 		for _, i := range je.idx {
 			if !results[i].ended {

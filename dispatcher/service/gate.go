@@ -65,9 +65,22 @@ func (s *Service) kickGate(account, jobKey string) {
 	s.runOnce("job:"+topology.JobKey(account, jobKey), func(ctx context.Context) error { return s.pump(ctx, account, jobKey) })
 }
 
+// kickGateAfterEnd kicks a job's gate for tasks that just ended, and once
+// more shortly after: a worker acknowledges a task's message (which takes
+// it out of the pool's queue, where the gate counts it) right after its
+// report, so the first count may still see it. The priority sweep kicks
+// every gated job each second as well, so nothing waits longer than that.
+func (s *Service) kickGateAfterEnd(account, jobKey string) {
+	s.kickGate(account, jobKey)
+	time.AfterFunc(100*time.Millisecond, func() { s.kickGate(account, jobKey) })
+}
+
 // runOnce runs f in the background, at most one at a time per key; a call
 // while one runs makes it run once more afterwards.
 func (s *Service) runOnce(key string, f func(ctx context.Context) error) {
+	if s.bgCtx.Err() != nil {
+		return // shutting down
+	}
 	p := &s.gates
 	p.mu.Lock()
 	if p.running == nil {

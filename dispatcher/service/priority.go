@@ -111,6 +111,9 @@ func (s *Service) sweepPriorities(ctx context.Context) error {
 			return true
 		}
 		account, _, _ := strings.Cut(e.Key, ".")
+		if gated(j) {
+			s.kickGate(account, batch.Key(j.ID)) // a safety net for releases a count missed
+		}
 		pj := prioJob{key: batch.Key(j.ID), priority: batch.IntOr(j.Priority, 0)}
 		if j.CreationTime != nil {
 			pj.created = j.CreationTime.Time
