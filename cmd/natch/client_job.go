@@ -27,6 +27,9 @@ func jobCreateCmd(env *clientEnv) *cobra.Command {
 		terminateOnComplete bool
 		maxRetries          int
 		fromJSON            string
+		dependencies        bool
+		priority            int
+		maxParallel         int
 	)
 	cmd := &cobra.Command{
 		Use:   "create ID --pool POOL",
@@ -65,6 +68,15 @@ func jobCreateCmd(env *clientEnv) *cobra.Command {
 			if terminateOnComplete {
 				j.OnAllTasksComplete = batch.OnAllTasksTerminate
 			}
+			if dependencies {
+				j.UsesTaskDependencies = batch.Bool(true)
+			}
+			if f.Changed("priority") {
+				j.Priority = batch.Int(priority)
+			}
+			if f.Changed("max-parallel-tasks") {
+				j.MaxParallelTasks = batch.Int(maxParallel)
+			}
 			if f.Changed("max-retries") {
 				if j.Constraints == nil {
 					j.Constraints = &batch.JobConstraints{}
@@ -93,6 +105,9 @@ func jobCreateCmd(env *clientEnv) *cobra.Command {
 	cmd.Flags().StringVar(&pool, "pool", "", "pool the job's tasks run on")
 	cmd.Flags().BoolVar(&terminateOnComplete, "terminate-on-complete", false, "complete the job when all its tasks are complete (onAllTasksComplete=terminatejob)")
 	cmd.Flags().IntVar(&maxRetries, "max-retries", 0, "default retries of a task that exits non-zero (-1: unlimited)")
+	cmd.Flags().BoolVar(&dependencies, "uses-task-dependencies", false, "let the job's tasks depend on each other (task add --depends-on)")
+	cmd.Flags().IntVar(&priority, "priority", 0, "job priority, -1000 to 1000: in a pool, higher-priority jobs' tasks run first")
+	cmd.Flags().IntVar(&maxParallel, "max-parallel-tasks", -1, "most of the job's tasks that may run at once (-1: unlimited)")
 	cmd.Flags().StringVar(&fromJSON, "from-json", "", "read the job (Azure JobAddParameter JSON) from a file, - for stdin; flags given override it")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,8 @@ type taskAddFlags struct {
 	maxRetries   int
 	maxWallClock string
 	env          []string
+	dependsOn    []string
+	dependsRange []string
 }
 
 func taskAddCmd(env *clientEnv) *cobra.Command {
@@ -77,6 +80,8 @@ func taskAddCmd(env *clientEnv) *cobra.Command {
 	fl.IntVar(&f.maxRetries, "max-retries", 0, "retries of a task that exits non-zero (-1: unlimited; default: the job's)")
 	fl.StringVar(&f.maxWallClock, "max-wall-clock", "", "longest the task may run, e.g. 30m or PT30M")
 	fl.StringArrayVar(&f.env, "env", nil, "environment variable NAME=VALUE for the task (repeatable)")
+	fl.StringArrayVar(&f.dependsOn, "depends-on", nil, "a task id this task waits for (repeatable; the job needs --uses-task-dependencies)")
+	fl.StringArrayVar(&f.dependsRange, "depends-on-range", nil, "an inclusive range START-END of integer task ids this task waits for (repeatable)")
 	return cmd
 }
 
@@ -131,6 +136,18 @@ func (f *taskAddFlags) build(cmd *cobra.Command, pos, words []string) (tasks []b
 				return nil, false, fmt.Errorf("task add: --max-wall-clock: %w", err)
 			}
 			t.Constraints.MaxWallClockTime = d
+		}
+	}
+	if len(f.dependsOn) > 0 || len(f.dependsRange) > 0 {
+		t.DependsOn = &batch.TaskDependencies{TaskIDs: f.dependsOn}
+		for _, r := range f.dependsRange {
+			a, b, ok := strings.Cut(r, "-")
+			start, err1 := strconv.Atoi(a)
+			end, err2 := strconv.Atoi(b)
+			if !ok || err1 != nil || err2 != nil {
+				return nil, false, fmt.Errorf("task add: --depends-on-range %q: want START-END, e.g. 1-100", r)
+			}
+			t.DependsOn.TaskIDRanges = append(t.DependsOn.TaskIDRanges, batch.TaskIDRange{Start: start, End: end})
 		}
 	}
 	for _, kv := range f.env {

@@ -323,3 +323,22 @@ func TestShellJoin(t *testing.T) {
 		require.Equal(t, tt.want, shellJoin(tt.words))
 	}
 }
+
+func TestCLIJobSchedulingFlags(t *testing.T) {
+	t.Parallel()
+	b := setupCLI(t)
+	b.ok(t, "pool", "create", "pool1")
+	b.ok(t, "job", "create", "dj", "--pool", "pool1", "--uses-task-dependencies", "--priority", "5", "--max-parallel-tasks", "2")
+	var j batch.Job
+	require.NoError(t, json.Unmarshal([]byte(b.ok(t, "job", "show", "dj", "-o", "json")), &j))
+	require.True(t, *j.UsesTaskDependencies)
+	require.Equal(t, 5, *j.Priority)
+	require.Equal(t, 2, *j.MaxParallelTasks)
+
+	b.ok(t, "task", "add", "dj", "merge", "--depends-on", "split", "--depends-on-range", "1-100", "--", "true")
+	merge, ok := b.srv.Task("dj", "merge")
+	require.True(t, ok)
+	require.Equal(t, &batch.TaskDependencies{TaskIDs: []string{"split"}, TaskIDRanges: []batch.TaskIDRange{{Start: 1, End: 100}}}, merge.DependsOn)
+	_, err := b.run(t, "task", "add", "dj", "bad", "--depends-on-range", "1..3", "--", "true")
+	require.ErrorContains(t, err, "want START-END")
+}
