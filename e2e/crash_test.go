@@ -42,3 +42,43 @@ func TestUpCrash(t *testing.T) {
 	require.GreaterOrEqual(t, requeued, 2, "the tasks that were running when natch up died were requeued")
 	in.stop()
 }
+
+// TestUpCrashWithDependencies kills natch up while a fan-in is half done:
+// after a restart every parent completes and the merge task runs once,
+// after all of them.
+func TestUpCrashWithDependencies(t *testing.T) {
+	t.Parallel()
+	const parents = 60
+	dataDir := t.TempDir()
+	in := startUp(t, dataDir)
+	in.must(201, "POST", "/pools", map[string]any{"id": "p", "vmSize": "x", "targetDedicatedNodes": 1, "taskSlotsPerNode": 4}, nil)
+	in.waitNodes("p", 1, batch.NodeIdle)
+	in.must(201, "POST", "/jobs", map[string]any{"id": "j", "poolInfo": map[string]any{"poolId": "p"},
+		"usesTaskDependencies": true, "maxParallelTasks": 3}, nil)
+	in.must(201, "POST", "/jobs/j/tasks", map[string]any{"id": "merge", "commandLine": "true",
+		"dependsOn": map[string]any{"taskIdRanges": []any{map[string]int{"start": 0, "end": parents - 1}}}}, nil)
+	var tasks []map[string]any
+	for i := range parents {
+		tasks = append(tasks, map[string]any{"id": fmt.Sprintf("%d", i), "commandLine": "sleep 0.1"})
+	}
+	in.must(200, "POST", "/jobs/j/addtaskcollection", map[string]any{"value": tasks}, nil)
+	require.Eventually(t, func() bool { return in.counts("j").TaskCounts.Completed >= parents/3 }, 60*time.Second, 20*time.Millisecond)
+
+	in.Kill(t)
+	require.Eventually(t, func() bool { return len(workerPIDs(dataDir)) == 0 }, 10*time.Second, 50*time.Millisecond)
+	in = startUp(t, dataDir)
+	require.Eventually(t, func() bool { return in.counts("j").TaskCounts.Completed == parents+1 }, 90*time.Second, 100*time.Millisecond,
+		"not all done after the restart: %+v", in.counts("j"))
+	all := in.allTasks("j")
+	merge := all["merge"].ExecutionInfo
+	require.Equal(t, batch.ResultSuccess, merge.Result)
+	require.Zero(t, merge.RetryCount)
+	for id, tk := range all {
+		if id == "merge" {
+			continue
+		}
+		require.Equal(t, batch.ResultSuccess, tk.ExecutionInfo.Result, id)
+		require.False(t, merge.StartTime.Before(tk.ExecutionInfo.EndTime.Time), "merge started before %s ended", id)
+	}
+	in.stop()
+}
