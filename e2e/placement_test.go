@@ -36,12 +36,17 @@ func TestPlacement(t *testing.T) {
 	// Priority: 6 low tasks queued first, then 2 high ones.
 	in.must(201, "POST", "/jobs", map[string]any{"id": "low", "poolInfo": map[string]any{"poolId": "p"}, "priority": 0}, nil)
 	in.must(201, "POST", "/jobs", map[string]any{"id": "high", "poolInfo": map[string]any{"poolId": "p"}, "priority": 10}, nil)
-	for i := range 6 {
-		in.must(201, "POST", "/jobs/low/tasks", map[string]any{"id": "l" + strconv.Itoa(i), "commandLine": "sleep 0.3"}, nil)
+	// One collection each, back to back: no task ends in between (they
+	// take a second), so only the pool's room of low tasks can go first.
+	collection := func(prefix string, n int) map[string]any {
+		var ts []map[string]any
+		for i := range n {
+			ts = append(ts, map[string]any{"id": prefix + strconv.Itoa(i), "commandLine": "sleep 1"})
+		}
+		return map[string]any{"value": ts}
 	}
-	for i := range 2 {
-		in.must(201, "POST", "/jobs/high/tasks", map[string]any{"id": "h" + strconv.Itoa(i), "commandLine": "sleep 0.3"}, nil)
-	}
+	in.must(200, "POST", "/jobs/low/addtaskcollection", collection("l", 6), nil)
+	in.must(200, "POST", "/jobs/high/addtaskcollection", collection("h", 2), nil)
 	require.Eventually(t, func() bool {
 		return in.counts("low").TaskCounts.Completed == 6 && in.counts("high").TaskCounts.Completed == 2
 	}, 60*time.Second, 100*time.Millisecond)
