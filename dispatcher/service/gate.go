@@ -243,11 +243,18 @@ func (s *Service) kickIfGated(ctx context.Context, account, jobID string) {
 // inFlight is the number of a job's tasks in its pool's queue: queued or
 // running.
 func (s *Service) inFlight(ctx context.Context, account string, job *state.JobRecord) (int, error) {
-	pool, err := s.js.Stream(ctx, topology.TasksStream)
+	return s.queuedTasks(ctx, topology.JobTasksFilter(account, job.PoolKey, batch.Key(job.ID)))
+}
+
+// queuedTasks counts the messages of the pools' queue (the work-queue
+// stream NATCH_TASKS) on subjects matching filter: tasks queued, and tasks
+// delivered and not yet acknowledged (running).
+func (s *Service) queuedTasks(ctx context.Context, filter string) (int, error) {
+	str, err := s.js.Stream(ctx, topology.TasksStream)
 	if err != nil {
 		return 0, err
 	}
-	info, err := pool.Info(ctx, jetstream.WithSubjectFilter(topology.JobTasksFilter(account, job.PoolKey, batch.Key(job.ID))))
+	info, err := str.Info(ctx, jetstream.WithSubjectFilter(filter))
 	if err != nil {
 		return 0, err
 	}

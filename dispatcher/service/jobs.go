@@ -345,11 +345,5 @@ func (s *Service) allTasksComplete(ctx context.Context, countsKey string) {
 		s.counts.again(countsKey)
 		return
 	}
-	err = s.TerminateJob(ctx, account, jobKey, ReasonAllTasksComplete, Condition{})
-	if err != nil && !errors.Is(err, batch.ErrJobNotFound) {
-		var be *batch.Error
-		if !errors.As(err, &be) || be.Status != 409 {
-			s.log.ErrorContext(ctx, "terminate completed job", "job", jobKey, "err", err)
-		}
-	}
+	s.endJobQuietly(ctx, account, jobKey, ReasonAllTasksComplete)
 }

@@ -36,6 +36,8 @@ type priorities struct {
 	mu     sync.RWMutex
 	pools  map[string][]prioJob // pool bucket key (account.pool) → active jobs; only priority pools
 	common map[string]int       // the one priority of the other pools' active jobs
+	gated  [][2]string          // active jobs with maxParallelTasks: account, job key
+	seq    uint64               // the jobs bucket's last sequence when these were computed
 }
 
 // prioJob is an active job of a priority pool.
@@ -102,17 +104,44 @@ func (s *Service) runPriorities(ctx context.Context) error {
 }
 
 // sweepPriorities finds the pools whose active jobs differ in priority,
-// and pumps every pool that is, or just stopped being, one.
+// and pumps every pool that is, or just stopped being, one; it also kicks
+// every job with maxParallelTasks (a safety net for a release that a count
+// missed). The jobs are read again only when the jobs bucket changed since
+// the last sweep (its last sequence moved): a sweep of an unchanged account
+// costs one stream info, however many jobs it keeps.
 func (s *Service) sweepPriorities(ctx context.Context) error {
+	status, err := s.st.Jobs.KV().Status(ctx)
+	if err != nil {
+		return err
+	}
+	var seq uint64
+	if bs, ok := status.(*jetstream.KeyValueBucketStatus); ok {
+		seq = bs.StreamInfo().State.LastSeq
+	}
+	s.prio.mu.RLock()
+	unchanged := seq != 0 && seq == s.prio.seq
+	pools, gatedJobs := s.prio.pools, s.prio.gated
+	s.prio.mu.RUnlock()
+	if unchanged {
+		for pk := range pools {
+			s.kickPool(pk)
+		}
+		for _, g := range gatedJobs {
+			s.kickGate(g[0], g[1])
+		}
+		return nil
+	}
 	byPool := map[string][]prioJob{}
-	err := s.st.Jobs.Scan(ctx, ">", 0, func(e state.Entry[state.JobRecord]) bool {
+	var gatedNow [][2]string
+	err = s.st.Jobs.Scan(ctx, ">", 0, func(e state.Entry[state.JobRecord]) bool {
 		j := e.Value
 		if j.State != batch.JobActive {
 			return true
 		}
 		account, _, _ := strings.Cut(e.Key, ".")
 		if gated(j) {
-			s.kickGate(account, batch.Key(j.ID)) // a safety net for releases a count missed
+			gatedNow = append(gatedNow, [2]string{account, batch.Key(j.ID)})
+			s.kickGate(account, batch.Key(j.ID))
 		}
 		pj := prioJob{key: batch.Key(j.ID), priority: batch.IntOr(j.Priority, 0)}
 		if j.CreationTime != nil {
@@ -137,7 +166,7 @@ func (s *Service) sweepPriorities(ctx context.Context) error {
 	}
 	s.prio.mu.Lock()
 	prev := s.prio.pools
-	s.prio.pools, s.prio.common = next, common
+	s.prio.pools, s.prio.common, s.prio.gated, s.prio.seq = next, common, gatedNow, seq
 	s.prio.mu.Unlock()
 	for pk := range next {
 		s.kickPool(pk)
@@ -224,22 +253,10 @@ func (s *Service) poolRoom(ctx context.Context, account, poolKey string) (int, e
 	}
 	capacity := 0
 	for _, e := range nodes {
-		n := e.Value
-		if (n.State == batch.NodeIdle || n.State == batch.NodeRunning) && n.SchedulingState != "disabled" {
-			capacity += n.Slots + 1
+		if usable(e.Value) {
+			capacity += e.Value.Slots + 1
 		}
 	}
-	str, err := s.js.Stream(ctx, topology.TasksStream)
-	if err != nil {
-		return 0, err
-	}
-	info, err := str.Info(ctx, jetstream.WithSubjectFilter(topology.PoolTasksFilter(account, poolKey)))
-	if err != nil {
-		return 0, err
-	}
-	queued := 0
-	for _, c := range info.State.Subjects {
-		queued += int(c)
-	}
-	return capacity - queued, nil
+	queued, err := s.queuedTasks(ctx, topology.PoolTasksFilter(account, poolKey))
+	return capacity - queued, err
 }

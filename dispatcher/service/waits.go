@@ -7,6 +7,7 @@ import (
 
 	"github.com/natch-io/natch/dispatcher/state"
 	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/protocol"
 	"github.com/natch-io/natch/shared/topology"
 )
 
@@ -140,10 +141,7 @@ func (w *Waits) load() *poolLoad {
 	}
 	for _, e := range nodes {
 		n := e.Value
-		if n.State != batch.NodeIdle && n.State != batch.NodeRunning {
-			continue
-		}
-		if n.SchedulingState == "disabled" {
+		if !usable(n) {
 			continue
 		}
 		p.usable++
@@ -151,6 +149,12 @@ func (w *Waits) load() *poolLoad {
 		p.freeSlots += max(0, n.Slots-n.RunningTaskSlotsCount)
 	}
 	return p
+}
+
+// usable reports whether a node can take tasks: idle or running, with
+// scheduling enabled.
+func usable(n *protocol.NodeRecord) bool {
+	return (n.State == batch.NodeIdle || n.State == batch.NodeRunning) && n.SchedulingState != "disabled"
 }
 
 // depName renders a deps key as the task it names.
