@@ -88,6 +88,20 @@ func (e *TaskEvent) MsgID() string {
 		strconv.Itoa(e.Attempt) + "/" + strconv.Itoa(e.Delivery)
 }
 
+// EventBatchHeader marks a message of the events stream whose body is a
+// TaskEventBatch rather than one TaskEvent. Workers report completions in
+// batches (published to topology.EventBatchSubject) so that a busy node
+// pays one stored message, one PubAck and one dispatcher delivery for many
+// tasks.
+const EventBatchHeader = "Natch-Event-Batch"
+
+// TaskEventBatch is several task events of one node in one message. Each
+// event is applied on its own, exactly as if it had come alone; the message
+// is acknowledged once all of them are applied.
+type TaskEventBatch struct {
+	Events []TaskEvent `json:"events"`
+}
+
 // NodeRecord is a compute node as stored in the nodes bucket. The worker
 // creates it and heartbeats it; the dispatcher marks it offline when the
 // heartbeats stop; the scaler removes it when the node leaves the pool.

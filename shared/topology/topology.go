@@ -7,6 +7,7 @@
 //	natch.tasks.<account>.<pool>.<job>.<task>         stream NATCH_TASKS: ready tasks, one consumer per pool
 //	natch.tasks.<account>.<pool>.<job>.<task>.<i>     the same: instance i ≥ 1 of a multi-instance task
 //	natch.events.<account>.<job>.<task>               stream NATCH_EVENTS: task events from workers
+//	natch.events.<account>.nodes.<node>.batch         stream NATCH_EVENTS: batches of a node's task events
 //	natch.node.<account>.<node>.<command>             node commands (request/reply, core NATS)
 //	natch.metrics.<account>.<pool>                    stream NATCH_METRICS: autoscale samples, kept MetricsMaxAge
 //
@@ -140,6 +141,13 @@ func PoolConsumer(account, pool string) string { return "pool_" + account + "_" 
 // EventSubject is where a worker reports a task's progress.
 func EventSubject(account, job, task string) string {
 	return "natch.events." + account + "." + job + "." + task
+}
+
+// EventBatchSubject is where a worker reports a batch of task events
+// (protocol.TaskEventBatch, header protocol.EventBatchHeader). It has six
+// tokens, so it never collides with an EventSubject.
+func EventBatchSubject(account, node string) string {
+	return "natch.events." + account + ".nodes." + node + ".batch"
 }
 
 // SubmitSubject is where submitters publish tasks to add to a job
