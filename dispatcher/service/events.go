@@ -86,26 +86,62 @@ func consumeBatches(ctx context.Context, cons jetstream.Consumer, apply func([]j
 
 type eventMsg struct {
 	ev  protocol.TaskEvent
-	msg jetstream.Msg
+	msg int // index of the message that brought it in its batch
 }
 
-// applyEvents applies a batch of events: grouped by task, each task's
-// events in one read-modify-CAS, tasks in parallel.
+// Outcomes of a message of events: it is acknowledged once every event it
+// brought is applied, and redelivered after the longest delay any of them
+// asks for.
+const (
+	msgAck = iota
+	msgLater
+	msgFailed
+)
+
+// decodeEvents reads a message of the events stream: one TaskEvent, or a
+// worker's batch (protocol.EventBatchHeader). ok is false for a malformed
+// message.
+func decodeEvents(m jetstream.Msg) (evs []protocol.TaskEvent, ok bool) {
+	if h := m.Headers(); h != nil && h.Get(protocol.EventBatchHeader) != "" {
+		var b protocol.TaskEventBatch
+		if err := json.Unmarshal(m.Data(), &b); err != nil || len(b.Events) == 0 {
+			return nil, false
+		}
+		for i := range b.Events {
+			if b.Events[i].JobID == "" || b.Events[i].TaskID == "" {
+				return nil, false
+			}
+		}
+		return b.Events, true
+	}
+	var ev protocol.TaskEvent
+	if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.JobID == "" || ev.TaskID == "" {
+		return nil, false
+	}
+	return []protocol.TaskEvent{ev}, true
+}
+
+// applyEvents applies a batch of messages of events: grouped by task, each
+// task's events in one read-modify-CAS, tasks in parallel.
 func (s *Service) applyEvents(ctx context.Context, msgs []jetstream.Msg) {
 	groups := map[string][]eventMsg{}
 	var keys []string
-	for _, m := range msgs {
-		var ev protocol.TaskEvent
-		if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.JobID == "" || ev.TaskID == "" {
-			s.log.WarnContext(ctx, "drop malformed event", "subject", m.Subject(), "err", err)
+	outcome := make([]int, len(msgs))
+	for i, m := range msgs {
+		evs, ok := decodeEvents(m)
+		if !ok {
+			s.log.WarnContext(ctx, "drop malformed event", "subject", m.Subject())
 			_ = m.Term()
+			outcome[i] = -1
 			continue
 		}
-		key := topology.TaskKey(ev.Account, batch.Key(ev.JobID), batch.Key(ev.TaskID))
-		if _, ok := groups[key]; !ok {
-			keys = append(keys, key)
+		for _, ev := range evs {
+			key := topology.TaskKey(ev.Account, batch.Key(ev.JobID), batch.Key(ev.TaskID))
+			if _, ok := groups[key]; !ok {
+				keys = append(keys, key)
+			}
+			groups[key] = append(groups[key], eventMsg{ev, i})
 		}
-		groups[key] = append(groups[key], eventMsg{ev, m})
 	}
 	results := make([]applied, len(keys))
 	bounded(32, len(keys), func(i int) {
@@ -113,18 +149,27 @@ func (s *Service) applyEvents(ctx context.Context, msgs []jetstream.Msg) {
 	})
 	s.afterEnd(ctx, keys, groups, results)
 	for i, key := range keys {
-		evs := groups[key]
 		later, err := results[i].later, results[i].err
-		for _, e := range evs {
+		if err != nil {
+			s.log.ErrorContext(ctx, "apply task events", "task", key, "err", err)
+		}
+		for _, e := range groups[key] {
 			switch {
 			case err != nil:
-				s.log.ErrorContext(ctx, "apply task events", "task", key, "err", err)
-				_ = e.msg.NakWithDelay(time.Second)
+				outcome[e.msg] = max(outcome[e.msg], msgFailed)
 			case later:
-				_ = e.msg.NakWithDelay(200 * time.Millisecond)
-			default:
-				_ = e.msg.Ack()
+				outcome[e.msg] = max(outcome[e.msg], msgLater)
 			}
+		}
+	}
+	for i, m := range msgs {
+		switch outcome[i] {
+		case msgFailed:
+			_ = m.NakWithDelay(time.Second)
+		case msgLater:
+			_ = m.NakWithDelay(200 * time.Millisecond)
+		case msgAck:
+			_ = m.Ack()
 		}
 	}
 }
