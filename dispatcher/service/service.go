@@ -126,8 +126,13 @@ func (s *Service) publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck
 func (s *Service) taskMsg(ctx context.Context, account string, job *state.JobRecord, t *state.TaskRecord) (*nats.Msg, error) {
 	m := protocol.TaskMessage{Account: account, PoolID: job.PoolInfo.PoolID, JobID: job.ID,
 		Attempt: t.Attempt, JobEnvironment: job.CommonEnvironmentSettings}
-	m.Task = t.Task
-	m.Task.ExecutionInfo, m.Task.NodeInfo = nil, nil
+	// Only what a node needs to run the task: the message is encoded once
+	// and decoded by a worker for every attempt, so the record's state,
+	// timestamps and dependencies stay out of it.
+	m.Task = batch.Task{ID: t.ID, DisplayName: t.DisplayName, CommandLine: t.CommandLine,
+		ContainerSettings: t.ContainerSettings, ResourceFiles: t.ResourceFiles, OutputFiles: t.OutputFiles,
+		EnvironmentSettings: t.EnvironmentSettings, Constraints: t.Constraints, RequiredSlots: t.RequiredSlots,
+		UserIdentity: t.UserIdentity, MultiInstanceSettings: t.MultiInstanceSettings}
 	if t.WantsJobToken() {
 		tok, err := s.JobToken(ctx, account, job.ID)
 		if err != nil {

@@ -23,7 +23,9 @@ type TaskMessage struct {
 	// Attempt is 0 for the first run and grows by one for each retry after a
 	// non-zero exit. Requeues (redeliveries) keep the attempt.
 	Attempt int `json:"attempt"`
-	// Task is the task as added (ids, command line, environment, constraints).
+	// Task is what a node needs of the task as added: id, command line,
+	// files, environment, constraints, slots and multi-instance settings
+	// (no state, timestamps or dependencies).
 	Task batch.Task `json:"task"`
 	// JobEnvironment is the job's commonEnvironmentSettings.
 	JobEnvironment []batch.NameValue `json:"jobEnvironment,omitempty"`
