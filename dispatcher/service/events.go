@@ -143,10 +143,7 @@ func (s *Service) applyEvents(ctx context.Context, msgs []jetstream.Msg) {
 			groups[key] = append(groups[key], eventMsg{ev, i})
 		}
 	}
-	results := make([]applied, len(keys))
-	bounded(32, len(keys), func(i int) {
-		results[i] = s.applyTaskEvents(ctx, keys[i], groups[keys[i]])
-	})
+	results := s.applyAll(ctx, keys, groups)
 	s.afterEnd(ctx, keys, groups, results)
 	for i, key := range keys {
 		later, err := results[i].later, results[i].err
@@ -279,19 +276,110 @@ func (s *Service) endJobQuietly(ctx context.Context, account, jobID, reason stri
 	}
 }
 
-// applyTaskEvents applies one task's events. later means an event is ahead
-// of the record (a retry's event before the retry is recorded) and the batch
-// should be retried shortly.
-func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMsg) (res applied) {
-	completedEvent := false
-	for _, e := range evs {
-		completedEvent = completedEvent || e.ev.Type == protocol.EventCompleted
-	}
-	done := func(rec *state.TaskRecord, ended bool) applied {
-		if completedEvent && rec.State == batch.TaskCompleted {
-			return applied{later: res.later, done: rec, ended: ended}
+// applyAll applies the events of many tasks: their records come from the
+// cache (those missing are read in parallel), the events are applied, and
+// every changed record is written with one pipelined batch of
+// compare-and-sets. A task whose write lost a race with another writer is
+// applied again on its own (applyTaskEvents).
+func (s *Service) applyAll(ctx context.Context, keys []string, groups map[string][]eventMsg) []applied {
+	results := make([]applied, len(keys))
+	recs := make([]*state.TaskRecord, len(keys))
+	revs := make([]uint64, len(keys))
+	errs := make([]error, len(keys))
+	var misses []int
+	for i, key := range keys {
+		var hit bool
+		if recs[i], revs[i], hit = s.recs.get(key); !hit {
+			misses = append(misses, i)
 		}
-		return applied{later: res.later}
+	}
+	bounded(32, len(misses), func(n int) {
+		i := misses[n]
+		recs[i], revs[i], errs[i] = s.st.Tasks.Get(ctx, keys[i])
+	})
+	changes := make([]*taskChange, 0, len(keys))
+	writes := make([]state.Write[state.TaskRecord], 0, len(keys))
+	for i, key := range keys {
+		if errs[i] != nil {
+			results[i] = s.taskGone(ctx, key, groups[key], errs[i])
+			continue
+		}
+		c, res, write := s.change(ctx, key, groups[key], recs[i], revs[i])
+		if !write {
+			results[i] = res
+			continue
+		}
+		c.i = i
+		changes = append(changes, c)
+		writes = append(writes, state.Write[state.TaskRecord]{Key: key, Value: c.rec, Revision: c.rev})
+	}
+	var again []int
+	for n, r := range s.st.Tasks.UpdateManyAt(ctx, writes) {
+		c := changes[n]
+		switch {
+		case r.Err != nil:
+			s.recs.del(c.key)
+			results[c.i] = applied{err: r.Err}
+		case !r.OK:
+			again = append(again, c.i) // changed meanwhile: apply to the current value
+		default:
+			results[c.i] = s.written(c, r.Revision)
+		}
+	}
+	bounded(32, len(again), func(n int) {
+		i := again[n]
+		results[i] = s.applyTaskEvents(ctx, keys[i], groups[keys[i]], true)
+	})
+	return results
+}
+
+// taskChange is one task's events applied to its record, to be written.
+type taskChange struct {
+	i      int // index of the task in applyAll
+	key    string
+	evs    []eventMsg
+	rec    *state.TaskRecord // the changed record
+	rev    uint64            // the revision it was read at
+	before *state.TaskRecord
+	usage  state.Usage
+	retry  bool
+	later  bool
+	// completed: an event of the batch said the attempt completed.
+	completed bool
+}
+
+// outcome is what applying the events means once the record is rec and
+// the task ended now or not.
+func (c *taskChange) outcome(rec *state.TaskRecord, ended bool) applied {
+	if c.completed && rec.State == batch.TaskCompleted {
+		return applied{later: c.later, done: rec, ended: ended}
+	}
+	return applied{later: c.later}
+}
+
+// taskGone handles a task whose record could not be read: deleted (its
+// events are dropped, and a process still running is killed), or an error.
+func (s *Service) taskGone(ctx context.Context, key string, evs []eventMsg, err error) applied {
+	if !errors.Is(err, batch.ErrTaskNotFound) {
+		return applied{err: err}
+	}
+	s.recs.del(key)
+	for _, e := range evs {
+		if e.ev.Type == protocol.EventRunning {
+			s.killOnNode(ctx, e.ev.Account, &state.TaskRecord{Task: batch.Task{ID: e.ev.TaskID},
+				Attempt: e.ev.Attempt}, e.ev.JobID, "The task was deleted.")
+		}
+	}
+	return applied{}
+}
+
+// change applies a task's events to rec (read at rev, which change may
+// modify). write is false when there is nothing to write; res is then the
+// outcome.
+func (s *Service) change(ctx context.Context, key string, evs []eventMsg, rec *state.TaskRecord, rev uint64) (c *taskChange, res applied, write bool) {
+	c = &taskChange{key: key, evs: evs, rec: rec, rev: rev, before: cloneRecord(rec)}
+	for _, e := range evs {
+		c.completed = c.completed || e.ev.Type == protocol.EventCompleted
 	}
 	sort.SliceStable(evs, func(i, j int) bool {
 		a, b := evs[i].ev, evs[j].ev
@@ -304,7 +392,68 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 		return eventOrder(a.Type) < eventOrder(b.Type)
 	})
 	account := evs[0].ev.Account
-	fresh := false // whether rec was read from KV rather than the cache
+	changed := false
+	for _, e := range evs {
+		o := apply(s.st, rec, &e.ev)
+		if o.changed {
+			c.usage.UserCPU += o.usage.UserCPU
+			c.usage.KernelCPU += o.usage.KernelCPU
+			c.usage.WallClock += o.usage.WallClock
+			c.usage.Wait += o.usage.Wait
+			if o.retry {
+				c.usage.Retries++
+			}
+		}
+		c.later = c.later || o.later
+		c.retry = c.retry || o.retry
+		changed = changed || o.changed
+		if o.kill {
+			s.killOnNode(ctx, account, &state.TaskRecord{Task: batch.Task{ID: e.ev.TaskID,
+				NodeInfo: &batch.ComputeNodeInformation{NodeID: e.ev.NodeID}}, Attempt: e.ev.Attempt}, e.ev.JobID,
+				"The task was terminated by user request.")
+		}
+	}
+	if !changed {
+		return nil, c.outcome(rec, false), false
+	}
+	if c.retry {
+		if err := s.requeueRetry(ctx, account, evs[0].ev.JobID, rec); err != nil {
+			return nil, applied{err: err}, false
+		}
+	}
+	return c, applied{}, true
+}
+
+// written finishes a change stored at revision nrev: the cache, the job's
+// counts and the metrics.
+func (s *Service) written(c *taskChange, nrev uint64) applied {
+	rec, first := c.rec, c.evs[0].ev
+	if rec.State == batch.TaskCompleted {
+		s.recs.del(c.key) // likely the last change: keep the cache for live tasks
+	} else {
+		s.recs.put(c.key, rec, nrev)
+	}
+	d := state.Delta(c.before, rec)
+	d.Usage = c.usage
+	s.counts.add(topology.JobKey(first.Account, batch.Key(first.JobID)), d)
+	if s.m != nil {
+		for _, e := range c.evs {
+			s.m.Add(s.m.TaskEvents, 1, e.ev.Type)
+		}
+		if c.retry {
+			s.m.TaskRetries.Inc()
+		}
+		if rec.State == batch.TaskCompleted && c.before.State != batch.TaskCompleted {
+			s.m.Add(s.m.TasksCompleted, 1, rec.ExecutionInfo.Result)
+		}
+	}
+	return c.outcome(rec, c.before.State != batch.TaskCompleted && rec.State == batch.TaskCompleted)
+}
+
+// applyTaskEvents applies one task's events with its own compare-and-set,
+// reading the record again after a lost race; fresh reads it from KV
+// rather than the cache from the start.
+func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMsg, fresh bool) applied {
 	for {
 		rec, rev, hit := s.recs.get(key)
 		var err error
@@ -312,80 +461,23 @@ func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMs
 			rec, rev, err = s.st.Tasks.Get(ctx, key)
 			fresh = true
 		}
-		if errors.Is(err, batch.ErrTaskNotFound) {
-			s.recs.del(key)
-			// Deleted: make sure nothing of it keeps running.
-			for _, e := range evs {
-				if e.ev.Type == protocol.EventRunning {
-					s.killOnNode(ctx, account, &state.TaskRecord{Task: batch.Task{ID: e.ev.TaskID},
-						Attempt: e.ev.Attempt}, e.ev.JobID, "The task was deleted.")
-				}
-			}
-			return applied{}
-		}
 		if err != nil {
-			return applied{err: err}
+			return s.taskGone(ctx, key, evs, err)
 		}
-		before := cloneRecord(rec)
-		var retry, changed bool
-		var usage state.Usage
-		for _, e := range evs {
-			o := apply(s.st, rec, &e.ev)
-			if o.changed {
-				usage.UserCPU += o.usage.UserCPU
-				usage.KernelCPU += o.usage.KernelCPU
-				usage.WallClock += o.usage.WallClock
-				usage.Wait += o.usage.Wait
-				if o.retry {
-					usage.Retries++
-				}
-			}
-			res.later = res.later || o.later
-			retry = retry || o.retry
-			changed = changed || o.changed
-			if o.kill {
-				s.killOnNode(ctx, account, &state.TaskRecord{Task: batch.Task{ID: e.ev.TaskID,
-					NodeInfo: &batch.ComputeNodeInformation{NodeID: e.ev.NodeID}}, Attempt: e.ev.Attempt}, e.ev.JobID,
-					"The task was terminated by user request.")
-			}
+		c, res, write := s.change(ctx, key, evs, rec, rev)
+		if !write {
+			return res
 		}
-		if !changed {
-			return done(rec, false)
-		}
-		if retry {
-			if err := s.requeueRetry(ctx, account, evs[0].ev.JobID, rec); err != nil {
-				return applied{err: err}
-			}
-		}
-		nrev, ok, err := s.st.Tasks.UpdateAt(ctx, key, rec, rev)
+		nrev, ok, err := s.st.Tasks.UpdateAt(ctx, key, c.rec, c.rev)
 		if err != nil {
 			s.recs.del(key)
 			return applied{err: err}
 		}
 		if !ok {
-			res.later, fresh = false, true
+			fresh = true
 			continue // changed meanwhile: apply to the current value
 		}
-		if rec.State == batch.TaskCompleted {
-			s.recs.del(key) // likely the last change: keep the cache for live tasks
-		} else {
-			s.recs.put(key, rec, nrev)
-		}
-		d := state.Delta(before, rec)
-		d.Usage = usage
-		s.counts.add(topology.JobKey(account, batch.Key(evs[0].ev.JobID)), d)
-		if s.m != nil {
-			for _, e := range evs {
-				s.m.Add(s.m.TaskEvents, 1, e.ev.Type)
-			}
-			if retry {
-				s.m.TaskRetries.Inc()
-			}
-			if rec.State == batch.TaskCompleted && before.State != batch.TaskCompleted {
-				s.m.Add(s.m.TasksCompleted, 1, rec.ExecutionInfo.Result)
-			}
-		}
-		return done(rec, before.State != batch.TaskCompleted && rec.State == batch.TaskCompleted)
+		return s.written(c, nrev)
 	}
 }
 

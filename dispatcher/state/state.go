@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natch-io/natch/shared/batch"
@@ -206,6 +208,89 @@ func (r *Repo[T]) UpdateAt(ctx context.Context, key string, v *T, rev uint64) (n
 		return 0, false, fmt.Errorf("update %s: %w", key, err)
 	}
 	return nrev, true, nil
+}
+
+// Write is one compare-and-set of UpdateManyAt: Value for Key if the key is
+// still at Revision.
+type Write[T any] struct {
+	Key      string
+	Value    *T
+	Revision uint64
+}
+
+// WriteResult is the outcome of one Write: the new revision, or OK false
+// when the key had changed, or an error.
+type WriteResult struct {
+	Revision uint64
+	OK       bool
+	Err      error
+}
+
+// UpdateManyAt does several compare-and-sets at once, pipelined: every
+// write is published before the first acknowledgement is awaited, so a
+// batch costs about one round trip. The results are in the order of ws.
+func (r *Repo[T]) UpdateManyAt(ctx context.Context, ws []Write[T]) []WriteResult {
+	out := make([]WriteResult, len(ws))
+	futs := make([]jetstream.PubAckFuture, len(ws))
+	prefix := "$KV." + r.kv.Bucket() + "."
+	for i, w := range ws {
+		b, err := json.Marshal(w.Value)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		m := &nats.Msg{Subject: prefix + w.Key, Header: nats.Header{}, Data: b}
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(w.Revision, 10))
+		futs[i], err = r.js.PublishMsgAsync(m)
+		if err != nil {
+			futs[i] = nil // too many in flight: written alone below
+		}
+	}
+	result := func(i int, ack *jetstream.PubAck, err error) {
+		switch {
+		case err == nil:
+			out[i].Revision, out[i].OK = ack.Sequence, true
+		case !isRevisionMismatch(err):
+			out[i].Err = fmt.Errorf("update %s: %w", ws[i].Key, err)
+		}
+	}
+	// Past the timeout only what has arrived counts; an unknown outcome is
+	// an error, and the caller applies the change again, which changes
+	// nothing if it was stored.
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	expired := false
+	for i, f := range futs {
+		switch {
+		case out[i].Err != nil:
+			continue
+		case f == nil:
+			out[i].Revision, out[i].OK, out[i].Err = r.UpdateAt(ctx, ws[i].Key, ws[i].Value, ws[i].Revision)
+			continue
+		}
+		if !expired {
+			select {
+			case ack := <-f.Ok():
+				result(i, ack, nil)
+				continue
+			case err := <-f.Err():
+				result(i, nil, err)
+				continue
+			case <-ctx.Done():
+			case <-timeout.C:
+			}
+			expired = true
+		}
+		select {
+		case ack := <-f.Ok():
+			result(i, ack, nil)
+		case err := <-f.Err():
+			result(i, nil, err)
+		default:
+			out[i].Err = fmt.Errorf("update %s: no acknowledgement in time", ws[i].Key)
+		}
+	}
+	return out
 }
 
 // Delete removes a key (and its history).
