@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -88,8 +87,8 @@ func newBenchBundle(tb testing.TB, want int) *benchBundle {
 	_, err := topology.EnsurePoolConsumer(ctx, js, account, batch.Key(poolID), 0, false)
 	require.NoError(tb, err)
 	sub, err := nc.Subscribe("natch.events.>", func(m *nats.Msg) {
-		if strings.HasPrefix(m.Header.Get(jetstream.MsgIDHeader), protocol.EventCompleted+"/") {
-			if b.completed.Add(1) == b.want {
+		for _, ev := range decodeEvents(m) {
+			if ev.Type == protocol.EventCompleted && b.completed.Add(1) == b.want {
 				close(b.done)
 			}
 		}
@@ -97,6 +96,22 @@ func newBenchBundle(tb testing.TB, want int) *benchBundle {
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = sub.Unsubscribe() })
 	return b
+}
+
+// decodeEvents decodes an events-stream message: one TaskEvent, or a batch.
+func decodeEvents(m *nats.Msg) []protocol.TaskEvent {
+	if m.Header.Get(protocol.EventBatchHeader) != "" {
+		var eb protocol.TaskEventBatch
+		if json.Unmarshal(m.Data, &eb) != nil {
+			return nil
+		}
+		return eb.Events
+	}
+	var ev protocol.TaskEvent
+	if json.Unmarshal(m.Data, &ev) != nil {
+		return nil
+	}
+	return []protocol.TaskEvent{ev}
 }
 
 func (b *benchBundle) queue(tb testing.TB, prefix string, n int) {
@@ -169,9 +184,10 @@ func startLatency(tb testing.TB, n int) []time.Duration {
 	defer stop()
 	events := make(chan protocol.TaskEvent, 1)
 	sub, err := bb.nc.Subscribe("natch.events.>", func(m *nats.Msg) {
-		var ev protocol.TaskEvent
-		if json.Unmarshal(m.Data, &ev) == nil && ev.Type == protocol.EventCompleted {
-			events <- ev
+		for _, ev := range decodeEvents(m) {
+			if ev.Type == protocol.EventCompleted {
+				events <- ev
+			}
 		}
 	})
 	require.NoError(tb, err)

@@ -52,6 +52,12 @@ type Config struct {
 	// process still runs after this, so that a short task costs one event.
 	// Defaults to 20ms.
 	RunningReportDelay time.Duration
+	// ReportLinger is how long a task's completion report may wait for
+	// others to share its message: completions are published in batches
+	// (protocol.TaskEventBatch), one when a batch holds 256 events or when
+	// ReportLinger has passed since its first event. A finished task is
+	// acked once its batch is stored. Defaults to 2ms.
+	ReportLinger time.Duration
 	// RetentionSweep is how often expired task directories are removed.
 	// Defaults to 1m.
 	RetentionSweep time.Duration
@@ -84,6 +90,7 @@ func (c Config) withDefaults() Config {
 	c.Heartbeat = cmp.Or(c.Heartbeat, 2*time.Second)
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 10*time.Second)
 	c.RunningReportDelay = cmp.Or(c.RunningReportDelay, 20*time.Millisecond)
+	c.ReportLinger = cmp.Or(c.ReportLinger, 2*time.Millisecond)
 	c.RetentionSweep = cmp.Or(c.RetentionSweep, time.Minute)
 	c.PollWait = cmp.Or(c.PollWait, 30*time.Second)
 	c.RendezvousTimeout = cmp.Or(c.RendezvousTimeout, time.Minute)
@@ -105,7 +112,8 @@ func (c Config) validate() error {
 		return errors.New("worker: RootDir is required")
 	case c.Slots < 0:
 		return errors.New("worker: Slots must not be negative")
-	case c.Heartbeat < 0 || c.ShutdownGrace < 0 || c.RunningReportDelay < 0 || c.RetentionSweep < 0:
+	case c.Heartbeat < 0 || c.ShutdownGrace < 0 || c.RunningReportDelay < 0 || c.ReportLinger < 0 ||
+		c.RetentionSweep < 0:
 		return errors.New("worker: durations must not be negative")
 	case c.PollWait < 2*time.Second && c.PollWait > 0:
 		return errors.New("worker: PollWait must be at least 2s")
@@ -139,6 +147,7 @@ func New(nc *nats.Conn, js jetstream.JetStream, cfg Config) (*Worker, error) {
 		poke:    make(chan struct{}, 1),
 		acks:    make(chan pendingAck, 1024),
 		logs:    make(chan logCopy, logQueue),
+		rep:     newReporter(cfg.Account, batch.Key(cfg.NodeID)),
 	}
 	w.log = cfg.Logger.With("component", "worker", "pool", cfg.PoolID, "node", cfg.NodeID)
 	return w, nil

@@ -9,7 +9,8 @@
 //	  pool consumer                           │                RootDir/workitems/<job>/job-1/<task>/wd
 //	                                          │ InProgress every AckWait/3
 //	                                          ├─ "running"   (async, only if the process outlives RunningReportDelay)
-//	                                          ├─ "completed" (waits for the PubAck) ──▶ then Ack
+//	                                          ├─ "completed" (batched with other completions, report.go;
+//	                                          │               waits for its batch's PubAck) ──▶ then Ack
 //	                                          └─ "requeued"  (shutdown / node removed) ──▶ then Nak
 //	natch-nodes KV ◀── node record (CAS; heartbeat + coalesced state changes)
 //	natch.node.<account>.<node>.* ◀── terminate, jobrelease, file.stat, file.read, file.list

@@ -47,8 +47,9 @@ type testBundle struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 
-	mu     sync.Mutex
-	events []protocol.TaskEvent
+	mu      sync.Mutex
+	events  []protocol.TaskEvent // one per event, whether it came alone or in a batch
+	batches int                  // batch messages (protocol.EventBatchHeader) seen
 }
 
 type bundleOpts struct {
@@ -96,6 +97,16 @@ func setup(t *testing.T, o bundleOpts) *testBundle {
 		require.NoError(t, err)
 	}
 	sub, err := nc.Subscribe("natch.events.>", func(m *nats.Msg) {
+		if m.Header.Get(protocol.EventBatchHeader) != "" {
+			var eb protocol.TaskEventBatch
+			if json.Unmarshal(m.Data, &eb) == nil {
+				b.mu.Lock()
+				b.events = append(b.events, eb.Events...)
+				b.batches++
+				b.mu.Unlock()
+			}
+			return
+		}
 		var ev protocol.TaskEvent
 		if json.Unmarshal(m.Data, &ev) == nil && m.Header.Get(jetstream.MsgIDHeader) == ev.MsgID() {
 			b.mu.Lock()

@@ -141,8 +141,8 @@ func (w *Worker) taskEnv(t *task) []string {
 	return env
 }
 
-// settle reports an ended attempt: a completion is published (waiting for
-// the PubAck) and then acked; a shutdown or removal requeues the task; a
+// settle reports an ended attempt: a completion is handed to the reporter,
+// which publishes it in a batch, and acked once the batch is stored; a shutdown or removal requeues the task; a
 // task cut off from NATS is left to be redelivered elsewhere.
 func (w *Worker) settle(ctx context.Context, t *task, res run.Result, cause error) {
 	defer w.forget(t)
@@ -180,7 +180,7 @@ func (w *Worker) settle(ctx context.Context, t *task, res run.Result, cause erro
 	ev.StartTime, ev.EndTime = res.StartTime, res.EndTime
 	ev.ExitCode, ev.FailureInfo = res.ExitCode, res.FailureInfo
 	ev.UserCPU, ev.KernelCPU = res.UserTime, res.KernelTime
-	if err := w.publish(ctx, ev, 0); err != nil {
+	if err := w.report(ev); err != nil { // report.go: batched with other completions
 		log.ErrorContext(ctx, "task result not reported; the task will be redelivered", "err", err)
 		return
 	}

@@ -68,6 +68,7 @@ type Worker struct {
 	stager    *stage.Stager
 	slotCh    chan struct{} // a token per slot in use or reserved for a fetch
 	settleCh  chan struct{} // a token per finished task whose result is being reported
+	rep       reporter      // batches the completion reports (report.go)
 
 	mu             sync.Mutex // guards the fields below
 	held           map[*task]struct{}
@@ -167,6 +168,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	w.life.start(bgCtx)
 	bg.Go(func() { w.checkAcks(bgCtx) })
+	bg.Go(func() { w.reportLoop(settleCtx) })
 	bg.Go(func() { w.progressLoop(bgCtx) })
 	bg.Go(func() { w.janitor(bgCtx) })
 	if !w.cfg.NoLogCopies {
@@ -185,6 +187,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := pull.close(); err != nil {
 		w.log.WarnContext(ctx, "unsubscribe pull replies", "err", err)
 	}
+	w.hurryReporter() // no new tasks: report the finishing ones without lingering
 
 	// Stop: fetching has ended. Give running tasks their grace (none when
 	// the node was removed), then kill and requeue them.
@@ -203,6 +206,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		cancelSettle()
 		<-done
 	}
+	w.stopReporter() // every task is settled: nothing waits for a report any more
 	if err := sub.Unsubscribe(); err != nil {
 		w.log.WarnContext(ctx, "unsubscribe node commands", "err", err)
 	}
@@ -300,7 +304,9 @@ func (w *Worker) prepare(ctx context.Context) (jetstream.Consumer, error) {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	w.slotCh = make(chan struct{}, w.slots)
-	w.settleCh = make(chan struct{}, max(4*w.slots, 16))
+	// Enough settle tokens for a linger's worth of finished tasks waiting
+	// for their batched report.
+	w.settleCh = make(chan struct{}, max(8*w.slots, 64))
 	w.baseEnv = w.nodeEnv()
 	w.installPoolPackages(ctx)
 	return cons, nil
