@@ -77,6 +77,20 @@ type Config struct {
 	// waits for the others to find nodes before it gives its node back.
 	// Defaults to 1m.
 	RendezvousTimeout time.Duration
+	// Prefetch is how many task messages the node may hold beyond its
+	// slots, waiting here for a slot, while its recent tasks are short (see
+	// PrefetchBelow) and the pool has a backlog; pull requests then ask
+	// for several messages at once. Defaults to twice the slots; negative
+	// disables prefetching. Pools that pack tasks (nodeFillType pack) never
+	// prefetch.
+	Prefetch int
+	// PrefetchBelow: the node prefetches only while the moving average of
+	// its recent tasks' run time is below this. A prefetched task waits on
+	// this node instead of in the stream, which is harmless only when the
+	// tasks ahead of it end within milliseconds; with long tasks another
+	// node must be able to take it. Defaults to 50ms; negative disables
+	// prefetching.
+	PrefetchBelow time.Duration
 	// NoLogCopies turns off the background copies of tasks' stdout.txt and
 	// stderr.txt to the object store container protocol.TaskLogsContainer.
 	NoLogCopies bool
@@ -94,6 +108,7 @@ func (c Config) withDefaults() Config {
 	c.RetentionSweep = cmp.Or(c.RetentionSweep, time.Minute)
 	c.PollWait = cmp.Or(c.PollWait, 30*time.Second)
 	c.RendezvousTimeout = cmp.Or(c.RendezvousTimeout, time.Minute)
+	c.PrefetchBelow = cmp.Or(c.PrefetchBelow, 50*time.Millisecond)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

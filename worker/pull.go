@@ -15,12 +15,13 @@ import (
 	"github.com/natch-io/natch/shared/topology"
 )
 
-// The worker pulls with JetStream's pull protocol directly: one request for
-// one message at a time, sent only while a slot is free, with every reply
-// coming to one long-lived subscription. jetstream's Next costs a
-// subscription, a goroutine and timers per message (about three times the
-// round trip here), and its Consume/Messages prefetch messages that would
-// then wait unacknowledged for a slot. Everything else uses jetstream.
+// The worker pulls with JetStream's pull protocol directly: a request for
+// as many messages as the node can take at that moment (its free capacity,
+// see prefetch.go), with every reply coming to one long-lived subscription.
+// jetstream's Next costs a subscription, a goroutine and timers per message
+// (about three times the round trip here), and its Consume/Messages keep
+// asking for messages whether or not the node could start them. Everything
+// else uses jetstream.
 
 // maxIdleHeartbeat is the longest interval between the server's
 // confirmations that a pull request still waits (at most a quarter of the
@@ -34,7 +35,7 @@ var (
 	errDisconnected = errors.New("pull request: not connected to NATS")
 )
 
-// pullRequest is the body of a JetStream pull request for one message.
+// pullRequest is the body of a JetStream pull request.
 type pullRequest struct {
 	Batch         int           `json:"batch"`
 	Expires       time.Duration `json:"expires"`
@@ -46,9 +47,9 @@ type pullRequest struct {
 // puller sends pull requests for a consumer and receives their replies.
 type puller struct {
 	nc      *nats.Conn
-	subject string // $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
-	prefix  string // reply subjects are prefix + request number
-	body    []byte
+	subject string   // $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
+	prefix  string   // reply subjects are prefix + request number
+	bodies  [][]byte // request bodies by batch size, built on first use
 	sub     *nats.Subscription
 	ch      chan *nats.Msg
 	timer   *time.Timer
@@ -66,10 +67,11 @@ type puller struct {
 	base     pullRequest
 
 	// The open request, if any.
-	seq      uint64
-	reply    string
-	open     bool
-	deadline time.Time // when the request has expired on the server for sure
+	seq       uint64
+	reply     string
+	open      bool
+	remaining int       // messages the open request may still bring
+	deadline  time.Time // when the request has expired on the server for sure
 }
 
 // newPuller subscribes to the replies of pull requests for a consumer. A
@@ -85,15 +87,10 @@ func newPuller(nc *nats.Conn, js jetstream.JetStream, stream, consumer string, w
 	}
 	hb := min(maxIdleHeartbeat, wait/4)
 	base := pullRequest{Batch: 1, Expires: wait, IdleHeartbeat: hb}
-	body, err := json.Marshal(base)
-	if err != nil {
-		return nil, err
-	}
 	p := &puller{
 		nc:      nc,
 		subject: api + "CONSUMER.MSG.NEXT." + stream + "." + consumer,
 		prefix:  nc.NewInbox() + ".",
-		body:    body,
 		base:    base,
 		ch:      make(chan *nats.Msg, 64),
 		timer:   time.NewTimer(time.Hour),
@@ -101,24 +98,26 @@ func newPuller(nc *nats.Conn, js jetstream.JetStream, stream, consumer string, w
 		hb:      hb,
 	}
 	p.timer.Stop()
+	var err error
 	if p.sub, err = nc.ChanSubscribe(p.prefix+"*", p.ch); err != nil {
 		return nil, fmt.Errorf("subscribe to pull replies: %w", err)
 	}
 	return p, nil
 }
 
-// next waits for one message, sending a pull request for it unless the
-// previous one is still open. It returns nil, nil when the request expired
-// without a message.
+// next waits for one message. Unless a request is still open it first
+// sends one for batch messages (none when batch < 1: it then returns nil,
+// nil). It returns nil, nil when the request ended without a message.
 //
-// At most one request is ever open, so at most one message can arrive that
-// the caller did not wait for. A request stays open until the server ends
-// it (a message, or a status reply on its reply subject), until its
-// heartbeats stop on a live connection (the server forgot it), or until its
-// expiry has passed for sure.
+// At most one request is ever open, and it asks for no more messages than
+// the caller can hold when it is sent, so no message can arrive that the
+// caller did not ask for. A request stays open until it brought batch
+// messages, until the server ends it (a status reply on its reply
+// subject), until its heartbeats stop on a live connection (the server
+// forgot it), or until its expiry has passed for sure.
 // Delivered messages carry their stream subject, not the reply subject, so
 // only the open request can be the one a message answers.
-func (p *puller) next(ctx context.Context) (*nats.Msg, error) {
+func (p *puller) next(ctx context.Context, batch int) (*nats.Msg, error) {
 	var pause <-chan struct{}
 	if p.gate != nil {
 		var resume <-chan struct{}
@@ -131,21 +130,27 @@ func (p *puller) next(ctx context.Context) (*nats.Msg, error) {
 		p.open = false
 	}
 	if !p.open {
+		if batch < 1 {
+			return nil, nil
+		}
 		if !p.nc.IsConnected() {
 			return nil, errDisconnected // a buffered request could outlive its slot
 		}
 		p.seq++
 		p.reply = p.prefix + strconv.FormatUint(p.seq, 10)
-		body := p.body
+		var body []byte
 		if p.priority != nil {
-			r := p.base
+			r := p.base // batch 1: a node's priority changes with every task
 			r.Group, r.Priority = topology.PackGroup, p.priority()
 			body, _ = json.Marshal(r) // a struct of numbers and a string: cannot fail
+			batch = 1
+		} else {
+			body = p.requestBody(batch)
 		}
 		if err := p.nc.PublishRequest(p.subject, p.reply, body); err != nil {
 			return nil, err
 		}
-		p.open, p.deadline = true, now.Add(p.wait+2*p.hb)
+		p.open, p.remaining, p.deadline = true, batch, now.Add(p.wait+2*p.hb)
 	}
 	p.timer.Reset(min(3*p.hb, time.Until(p.deadline)))
 	defer p.timer.Stop()
@@ -171,7 +176,7 @@ func (p *puller) next(ctx context.Context) (*nats.Msg, error) {
 		case m := <-p.ch:
 			status := m.Header.Get("Status")
 			if status == "" {
-				p.open = false
+				p.delivered()
 				return m, nil
 			}
 			if m.Subject != p.reply {
@@ -191,6 +196,30 @@ func (p *puller) next(ctx context.Context) (*nats.Msg, error) {
 	}
 }
 
+// waiting reports whether a request is open and has not expired.
+func (p *puller) waiting() bool { return p.open && !time.Now().After(p.deadline) }
+
+// delivered counts a message of the open request: the request ends with
+// its last one.
+func (p *puller) delivered() {
+	if p.remaining--; p.remaining <= 0 {
+		p.open, p.remaining = false, 0
+	}
+}
+
+// requestBody is the body of a request for batch messages.
+func (p *puller) requestBody(batch int) []byte {
+	if batch >= len(p.bodies) {
+		p.bodies = append(p.bodies, make([][]byte, batch+1-len(p.bodies))...)
+	}
+	if p.bodies[batch] == nil {
+		r := p.base
+		r.Batch = batch
+		p.bodies[batch], _ = json.Marshal(r) // numbers only: cannot fail
+	}
+	return p.bodies[batch]
+}
+
 // paused waits while the node may not pull: until resume is closed (it
 // then returns nil, nil, and the caller pulls again) or ctx ends. A message
 // that the request open when pulling paused brings is given back at once,
@@ -206,7 +235,7 @@ func (p *puller) paused(ctx context.Context, resume <-chan struct{}) (*nats.Msg,
 			status := m.Header.Get("Status")
 			switch {
 			case status == "":
-				p.open = false
+				p.delivered()
 				if m.Reply != "" {
 					if err := p.nc.Publish(m.Reply, []byte("-NAK")); err != nil {
 						return nil, fmt.Errorf("give back a task while paused: %w", err)
@@ -278,4 +307,34 @@ func (t taskMsg) NumDelivered() (int, error) {
 		return 0, fmt.Errorf("delivery count in %q: %w", t.m.Reply, err)
 	}
 	return n, nil
+}
+
+// NumPending is the number of messages the consumer still had for delivery
+// when the message was delivered (the pool's backlog), from its reply
+// subject: the token after the timestamp (the last one of the 9-token form,
+// the 11th of the longer one); 0 when the subject carries none.
+func (t taskMsg) NumPending() uint64 {
+	r := t.m.Reply
+	if !strings.HasPrefix(r, "$JS.ACK.") {
+		return 0
+	}
+	i := 8
+	if strings.Count(r, ".") >= 10 {
+		i = 10
+	}
+	for range i {
+		k := strings.IndexByte(r, '.')
+		if k < 0 {
+			return 0
+		}
+		r = r[k+1:]
+	}
+	if k := strings.IndexByte(r, '.'); k >= 0 {
+		r = r[:k]
+	}
+	n, err := strconv.ParseUint(r, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }

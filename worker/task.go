@@ -59,6 +59,7 @@ func (w *Worker) runTask(workCtx, settleCtx context.Context, t *task) {
 	default:
 		res = w.execute(taskCtx, t)
 	}
+	w.noteRun(t, res) // prefetch.go
 
 	w.mu.Lock()
 	t.running = false

@@ -66,7 +66,7 @@ type Worker struct {
 	journal   *journal
 	bootTime  time.Time
 	stager    *stage.Stager
-	slotCh    chan struct{} // a token per slot in use or reserved for a fetch
+	slotCh    chan struct{} // a token per slot in use or taken for the queue's head (prefetch.go)
 	settleCh  chan struct{} // a token per finished task whose result is being reported
 	rep       reporter      // batches the completion reports (report.go)
 
@@ -82,12 +82,13 @@ type Worker struct {
 	logs chan logCopy    // task logs to copy to the object store in the background
 	rec  recordState     // owned by the record writer after prepare
 
-	apps    appState    // application packages (apppkg.go)
-	life    lifecycle   // scheduling state and restarts (lifecycle.go)
-	start   startState  // the pool's start task (starttask.go)
-	prep    prepState   // job preparation and release tasks (jobprep.go)
-	metrics nodeMetrics // resource samples for the node record (metrics.go)
-	mi      miState     // multi-instance tasks (multiinstance.go)
+	apps    appState      // application packages (apppkg.go)
+	life    lifecycle     // scheduling state and restarts (lifecycle.go)
+	start   startState    // the pool's start task (starttask.go)
+	prep    prepState     // job preparation and release tasks (jobprep.go)
+	metrics nodeMetrics   // resource samples for the node record (metrics.go)
+	mi      miState       // multi-instance tasks (multiinstance.go)
+	pf      prefetchState // tasks waiting for a slot (prefetch.go)
 
 	removed    context.CancelCauseFunc // stops fetching with ErrNodeRemoved
 	cancelWork context.CancelCauseFunc // cancels running tasks
@@ -101,7 +102,8 @@ type task struct {
 	delivery int
 	slots    int
 	dir      string
-	mi       *miTask // a multi-instance task's instance (multiinstance.go); nil for other tasks
+	mi       *miTask   // a multi-instance task's instance (multiinstance.go); nil for other tasks
+	started  time.Time // when it got its slots (set before runTask)
 
 	// Guarded by Worker.mu.
 	cancel   context.CancelCauseFunc // set once the attempt is under way
@@ -304,6 +306,7 @@ func (w *Worker) prepare(ctx context.Context) (jetstream.Consumer, error) {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	w.slotCh = make(chan struct{}, w.slots)
+	w.initPrefetch()
 	// Enough settle tokens for a linger's worth of finished tasks waiting
 	// for their batched report.
 	w.settleCh = make(chan struct{}, max(8*w.slots, 64))
@@ -386,19 +389,33 @@ func (w *Worker) nodeEnv() []string {
 	)
 }
 
-// fetchLoop pulls tasks while stopCtx lives: it takes a slot before each
-// pull, so that no fetched task waits unacknowledged for a slot.
+// fetchLoop pulls tasks while stopCtx lives and queues them for startLoop,
+// which starts each once it has its slots (prefetch.go). A pull request
+// asks for as many messages as the node may hold at that moment, so no
+// fetched task waits unacknowledged for a slot beyond what prefetching
+// allows. When it ends, the queued tasks are given back.
 func (w *Worker) fetchLoop(stopCtx, workCtx, settleCtx context.Context, pull *puller, tasks *sync.WaitGroup) {
+	var starter sync.WaitGroup
+	starter.Go(func() { w.startLoop(stopCtx, workCtx, settleCtx, tasks) })
+	defer func() {
+		starter.Wait()
+		w.giveBack(context.WithoutCancel(stopCtx), workCtx, settleCtx, tasks)
+	}()
+	pack := pull.priority != nil
+	backlog := false // the last delivery said the pool has more tasks
 	wait := 50 * time.Millisecond
 	for {
-		select {
-		case w.slotCh <- struct{}{}:
-		case <-stopCtx.Done():
-			return
+		batch := w.pullBatch(backlog, pack)
+		if batch == 0 && !pull.waiting() {
+			select { // until slots are freed
+			case <-w.pf.wake:
+			case <-stopCtx.Done():
+				return
+			}
+			continue
 		}
-		msg, err := pull.next(stopCtx)
+		msg, err := pull.next(stopCtx, batch)
 		if err != nil {
-			<-w.slotCh
 			if stopCtx.Err() != nil {
 				return
 			}
@@ -415,27 +432,14 @@ func (w *Worker) fetchLoop(stopCtx, workCtx, settleCtx context.Context, pull *pu
 		}
 		wait = 50 * time.Millisecond
 		if msg == nil {
-			<-w.slotCh
+			backlog = false
 			continue
 		}
-		t := w.accept(stopCtx, taskMsg{msg, w.nc})
-		if t == nil {
-			<-w.slotCh
-			continue
+		tm := taskMsg{msg, w.nc}
+		backlog = tm.NumPending() > 0
+		if t := w.accept(stopCtx, tm); t != nil {
+			w.enqueue(t)
 		}
-		for got := 1; got < t.slots; got++ { // a multi-slot task waits for the rest
-			select {
-			case w.slotCh <- struct{}{}:
-			case <-stopCtx.Done():
-				w.releaseSlots(got)
-				w.forget(t)
-				if err := t.msg.Nak(); err != nil {
-					w.log.WarnContext(stopCtx, "nak task", "job_id", t.tm.JobID, "task_id", t.tm.Task.ID, "err", err)
-				}
-				return
-			}
-		}
-		tasks.Go(func() { w.runTask(workCtx, settleCtx, t) })
 	}
 }
 
@@ -487,9 +491,13 @@ func (w *Worker) forget(t *task) {
 	w.mu.Unlock()
 }
 
+// releaseSlots gives back n slot tokens and wakes the fetch loop.
 func (w *Worker) releaseSlots(n int) {
 	for range n {
 		<-w.slotCh
+	}
+	if n > 0 {
+		signal(w.pf.wake)
 	}
 }
 
