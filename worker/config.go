@@ -163,6 +163,7 @@ func New(nc *nats.Conn, js jetstream.JetStream, cfg Config) (*Worker, error) {
 		acks:    make(chan pendingAck, 1024),
 		logs:    make(chan logCopy, logQueue),
 		rep:     newReporter(cfg.Account, batch.Key(cfg.NodeID)),
+		runners: newRunners(),
 	}
 	w.log = cfg.Logger.With("component", "worker", "pool", cfg.PoolID, "node", cfg.NodeID)
 	return w, nil

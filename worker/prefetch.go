@@ -202,7 +202,7 @@ func (w *Worker) startLoop(stopCtx, workCtx, settleCtx context.Context, tasks *s
 			continue
 		case head.slots == 0:
 			signal(w.pf.wake)
-			tasks.Go(func() { w.runTask(workCtx, settleCtx, head) })
+			w.runners.goTask(tasks, func() { w.runTask(workCtx, settleCtx, head) })
 			continue
 		}
 		if !w.takeSlots(stopCtx, pause, head.slots) {
@@ -213,17 +213,26 @@ func (w *Worker) startLoop(stopCtx, workCtx, settleCtx context.Context, tasks *s
 		}
 		w.mu.Lock()
 		ok := len(w.pf.queue) > 0 && w.pf.queue[0] == head && head.pending == nil
+		cut := false
 		if ok {
 			w.dequeueLocked()
+			// No progress ack reached NATS for longer than AckWait while
+			// it waited: it has been or will be redelivered elsewhere.
+			if cut = time.Since(head.lastOK) > w.ackWait; cut {
+				delete(w.held, head)
+			}
 		}
 		w.mu.Unlock()
-		if !ok { // given back, or terminated, meanwhile
+		if !ok || cut { // given back, terminated or cut off meanwhile
 			w.releaseSlots(head.slots)
+			if cut {
+				w.taskLog(head).WarnContext(stopCtx, "queued task dropped: cut off from NATS; it will be redelivered")
+			}
 			continue
 		}
 		signal(w.pf.wake)
 		head.started = time.Now()
-		tasks.Go(func() { w.runTask(workCtx, settleCtx, head) })
+		w.runners.goTask(tasks, func() { w.runTask(workCtx, settleCtx, head) })
 	}
 }
 
@@ -271,6 +280,7 @@ func (w *Worker) giveBack(ctx, workCtx, settleCtx context.Context, tasks *sync.W
 	if len(queue) == 0 {
 		return
 	}
+
 	signal(w.pf.wake)
 	for _, t := range naks {
 		if err := t.msg.Nak(); err != nil {
@@ -278,7 +288,7 @@ func (w *Worker) giveBack(ctx, workCtx, settleCtx context.Context, tasks *sync.W
 		}
 	}
 	for _, t := range ended {
-		tasks.Go(func() { w.runTask(workCtx, settleCtx, t) })
+		w.runners.goTask(tasks, func() { w.runTask(workCtx, settleCtx, t) })
 	}
 	w.log.DebugContext(ctx, "gave back tasks that had not started", "count", len(naks))
 }

@@ -174,9 +174,9 @@ func TestNoPrefetchForLongTasks(t *testing.T) {
 }
 
 // prefetched starts a 2-slot node that has learnt that its tasks are
-// short, then gives it two blockers (sleep) and four tiny tasks from a
-// backlog: the tiny ones wait on the node for a slot. It returns the ids
-// of the blockers and of the tiny tasks.
+// short, then gives it two blockers (sleep) and four tiny tasks: the first
+// two tiny ones at least wait on the node for a slot. It returns the ids of
+// the blockers and of the tiny tasks.
 func prefetched(t *testing.T, b *testBundle) (*node, []string, []string) {
 	t.Helper()
 	n := b.startNode(t, nodeID, func(c *worker.Config) {
@@ -186,19 +186,20 @@ func prefetched(t *testing.T, b *testBundle) (*node, []string, []string) {
 	for _, w := range []string{"w0", "w1", "w2"} {
 		b.event(t, protocol.EventCompleted, w)
 	}
-	// A backlog: published while the node does not pull.
-	code, msg := b.command(t, protocol.CmdScheduling, protocol.SchedulingRequest{Option: protocol.OptionTaskCompletion})
-	require.Empty(t, code, string(msg))
+	// The blockers take both slots; the tiny task behind them tells the
+	// node that the pool has a backlog, so its next request asks for four
+	// more, and that request brings the other tiny tasks when they come.
 	blockers := []string{"b0", "b1"}
 	tiny := []string{"q0", "q1", "q2", "q3"}
-	b.publishAsync(t, task("b0", "sleep 2"), task("b1", "sleep 2"),
-		task("q0", "true"), task("q1", "true"), task("q2", "true"), task("q3", "true"))
-	code, msg = b.command(t, protocol.CmdScheduling, protocol.SchedulingRequest{Enable: true})
-	require.Empty(t, code, string(msg))
+	b.publishAsync(t, task("b0", "sleep 2"), task("b1", "sleep 2"), task("q0", "true"))
 	b.event(t, protocol.EventRunning, "b0")
 	b.event(t, protocol.EventRunning, "b1")
-	require.Eventually(t, func() bool { return b.consumer(t).NumAckPending == 6 }, wait, tick,
-		"two running and four prefetched")
+	b.publishAsync(t, task("q1", "true"), task("q2", "true"), task("q3", "true"))
+	// Whether the last two come in the same request depends on timing: a
+	// node with tasks queued asks again only once half its capacity is
+	// free. q0 and q1 are delivered in order, so they are held.
+	require.Eventually(t, func() bool { return b.consumer(t).NumAckPending >= 4 }, wait, tick,
+		"two running and at least two prefetched")
 	for _, q := range tiny {
 		_, ok := b.findEvent(protocol.EventCompleted, q)
 		require.False(t, ok, "%s waits for a slot", q)
@@ -224,10 +225,12 @@ func TestPrefetchedTasksAreGivenBack(t *testing.T) {
 				require.Empty(t, code, string(msg))
 			}
 			b.startNode(t, "other", nil)
-			for _, id := range tiny {
+			for i, id := range tiny {
 				ev := b.event(t, protocol.EventCompleted, id)
 				require.Equal(t, "other", ev.NodeID)
-				require.GreaterOrEqual(t, ev.Delivery, 2, "%s was given back", id)
+				if i < 2 {
+					require.GreaterOrEqual(t, ev.Delivery, 2, "%s was given back", id)
+				}
 				_, requeued := b.findEvent(protocol.EventRequeued, id)
 				require.False(t, requeued, "a task that never ran has no requeued event")
 			}
@@ -252,20 +255,20 @@ func TestTerminatePrefetchedTask(t *testing.T) {
 	t.Parallel()
 	b := setup(t, bundleOpts{slots: 2})
 	n, _, tiny := prefetched(t, b)
-	data, err := json.Marshal(protocol.TerminateTask{JobID: "Job1", TaskID: tiny[2]})
+	data, err := json.Marshal(protocol.TerminateTask{JobID: "Job1", TaskID: tiny[1]})
 	require.NoError(t, err)
 	reply, err := b.nc.Request(topology.NodeSubject(account, batch.Key(nodeID), protocol.CmdTerminateTask), data, wait)
 	require.NoError(t, err)
 	require.Empty(t, reply.Header.Get(protocol.ErrorHeader))
 
-	ev := b.event(t, protocol.EventCompleted, tiny[2])
+	ev := b.event(t, protocol.EventCompleted, tiny[1])
 	require.NotNil(t, ev.FailureInfo)
 	require.Equal(t, protocol.CodeTaskEnded, ev.FailureInfo.Code)
-	_, ran := b.findEvent(protocol.EventRunning, tiny[2])
+	_, ran := b.findEvent(protocol.EventRunning, tiny[1])
 	require.False(t, ran)
-	_, err = os.Stat(filepath.Join(n.cfg.RootDir, "workitems", "Job1", "job-1", tiny[2], "stdout.txt"))
+	_, err = os.Stat(filepath.Join(n.cfg.RootDir, "workitems", "Job1", "job-1", tiny[1], "stdout.txt"))
 	require.ErrorIs(t, err, os.ErrNotExist, "the terminated task did not run")
-	for _, id := range []string{tiny[0], tiny[1], tiny[3]} {
+	for _, id := range []string{tiny[0], tiny[2], tiny[3]} {
 		b.event(t, protocol.EventCompleted, id)
 	}
 }

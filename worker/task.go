@@ -150,7 +150,6 @@ func (w *Worker) settle(ctx context.Context, t *task, res run.Result, cause erro
 	if t.mi != nil && w.settleMulti(ctx, t, res, cause) { // multiinstance.go
 		return
 	}
-	log := w.log.With("job_id", t.tm.JobID, "task_id", t.tm.Task.ID, "attempt", t.tm.Attempt)
 	if res.Interrupted {
 		var term *terminated
 		switch {
@@ -162,7 +161,7 @@ func (w *Worker) settle(ctx context.Context, t *task, res run.Result, cause erro
 			res.FailureInfo = &batch.TaskFailureInformation{Category: batch.CategoryUser,
 				Code: protocol.CodeTaskEnded, Message: msg}
 		case errors.Is(cause, errCutOff):
-			log.WarnContext(ctx, "task killed: cut off from NATS; it will be redelivered")
+			w.taskLog(t).WarnContext(ctx, "task killed: cut off from NATS; it will be redelivered")
 			return
 		default: // shutdown or node removed: not the task's fault
 			w.requeue(ctx, t, res)
@@ -182,19 +181,26 @@ func (w *Worker) settle(ctx context.Context, t *task, res run.Result, cause erro
 	ev.ExitCode, ev.FailureInfo = res.ExitCode, res.FailureInfo
 	ev.UserCPU, ev.KernelCPU = res.UserTime, res.KernelTime
 	if err := w.report(ev); err != nil { // report.go: batched with other completions
-		log.ErrorContext(ctx, "task result not reported; the task will be redelivered", "err", err)
+		w.taskLog(t).ErrorContext(ctx, "task result not reported; the task will be redelivered", "err", err)
 		return
 	}
 	if err := t.msg.Ack(); err != nil {
-		log.WarnContext(ctx, "ack task", "err", err)
+		w.taskLog(t).WarnContext(ctx, "ack task", "err", err)
 	}
 	if (res.StdoutSize > 0 || res.StderrSize > 0) && !w.cfg.NoLogCopies {
 		w.queueLogCopy(t, res)
 	}
-	if log.Enabled(ctx, slog.LevelDebug) {
-		log.DebugContext(ctx, "task completed", "exit_code", res.ExitCode, "failure", res.FailureInfo,
+	if w.log.Enabled(ctx, slog.LevelDebug) {
+		w.taskLog(t).DebugContext(ctx, "task completed", "exit_code", res.ExitCode, "failure", res.FailureInfo,
 			"duration", res.EndTime.Sub(res.StartTime))
 	}
+}
+
+// taskLog is the worker's logger with the task's job, id and attempt. It
+// is built only when something is logged: With costs more than settling a
+// short task.
+func (w *Worker) taskLog(t *task) *slog.Logger {
+	return w.log.With("job_id", t.tm.JobID, "task_id", t.tm.Task.ID, "attempt", t.tm.Attempt)
 }
 
 // requeue gives a task back: a "requeued" event, then a Nak.

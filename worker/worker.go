@@ -69,6 +69,7 @@ type Worker struct {
 	slotCh    chan struct{} // a token per slot in use or taken for the queue's head (prefetch.go)
 	settleCh  chan struct{} // a token per finished task whose result is being reported
 	rep       reporter      // batches the completion reports (report.go)
+	runners   runners       // goroutines that run tasks, reused (runners.go)
 
 	mu             sync.Mutex // guards the fields below
 	held           map[*task]struct{}
@@ -209,6 +210,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-done
 	}
 	w.stopReporter() // every task is settled: nothing waits for a report any more
+	w.runners.stop()
 	if err := sub.Unsubscribe(); err != nil {
 		w.log.WarnContext(ctx, "unsubscribe node commands", "err", err)
 	}
@@ -432,7 +434,9 @@ func (w *Worker) fetchLoop(stopCtx, workCtx, settleCtx context.Context, pull *pu
 		}
 		wait = 50 * time.Millisecond
 		if msg == nil {
-			backlog = false
+			if !pull.waiting() {
+				backlog = false // the request ended without a message
+			}
 			continue
 		}
 		tm := taskMsg{msg, w.nc}

@@ -102,10 +102,61 @@ type Runner struct {
 	devNullOnce sync.Once
 	devNull     *os.File
 	devNullErr  error
+
+	pathMu sync.Mutex
+	paths  map[pathKey]foundPath // programs found on a PATH, kept pathTTL
+}
+
+// pathTTL is how long a program found on a PATH is used without looking
+// again. A node running thousands of short tasks of the same program would
+// otherwise stat every PATH directory before each of them; a program
+// installed in an earlier PATH directory is found at most pathTTL late.
+const pathTTL = time.Second
+
+type pathKey struct{ name, path string }
+
+type foundPath struct {
+	path string
+	at   time.Time
 }
 
 // New returns a Runner.
-func New() *Runner { return &Runner{} }
+func New() *Runner { return &Runner{paths: map[pathKey]foundPath{}} }
+
+// lookPath is lookPath with the Runner's cache of recent finds. cached says
+// the answer came from the cache (the caller looks again if it fails).
+func (r *Runner) lookPath(name, pathEnv string, now time.Time) (path string, cached bool, err error) {
+	if strings.Contains(name, "/") || r.paths == nil {
+		path, err = lookPath(name, pathEnv)
+		return path, false, err
+	}
+	k := pathKey{name, pathEnv}
+	r.pathMu.Lock()
+	f, ok := r.paths[k]
+	r.pathMu.Unlock()
+	if ok && now.Sub(f.at) < pathTTL {
+		return f.path, true, nil
+	}
+	path, err = lookPath(name, pathEnv)
+	r.pathMu.Lock()
+	defer r.pathMu.Unlock()
+	if err != nil {
+		delete(r.paths, k)
+		return "", false, err
+	}
+	if len(r.paths) >= 1024 {
+		clear(r.paths)
+	}
+	r.paths[k] = foundPath{path, now}
+	return path, false, nil
+}
+
+// forgetPath drops a cached find that did not work.
+func (r *Runner) forgetPath(name, pathEnv string) {
+	r.pathMu.Lock()
+	delete(r.paths, pathKey{name, pathEnv})
+	r.pathMu.Unlock()
+}
 
 // Close releases the runner's resources.
 func (r *Runner) Close() error {
@@ -160,23 +211,29 @@ func (r *Runner) Run(ctx context.Context, s Spec) Result {
 	if len(args) == 0 {
 		return fail(batch.CategoryUser, protocol.CodeCommandLaunch, "The command line is empty.")
 	}
-	path, err := lookPath(args[0], envValue(s.Env, "PATH"))
+	pathEnv := envValue(s.Env, "PATH")
+	path, cached, err := r.lookPath(args[0], pathEnv, res.StartTime)
 	if err != nil {
 		return fail(batch.CategoryUser, launchCode(err),
 			fmt.Sprintf("The program %q could not be started: %v", args[0], err))
 	}
-	cmd := &exec.Cmd{
-		Path:        path,
-		Args:        args,
-		Env:         s.Env,
-		Dir:         wd,
-		Stdin:       stdin,
-		Stdout:      stdout,
-		Stderr:      stderr,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	newCmd := func(path string) *exec.Cmd {
+		return &exec.Cmd{Path: path, Args: args, Env: s.Env, Dir: wd, Stdin: stdin, Stdout: stdout,
+			Stderr: stderr, SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
 	}
+	cmd := newCmd(path)
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if err != nil && cached && errors.Is(err, fs.ErrNotExist) {
+		// The program found a moment ago is gone: look again.
+		r.forgetPath(args[0], pathEnv)
+		if path, err = lookPath(args[0], pathEnv); err == nil {
+			cmd = newCmd(path)
+			start = time.Now()
+			err = cmd.Start()
+		}
+	}
+	if err != nil {
 		return fail(batch.CategoryUser, launchCode(err),
 			fmt.Sprintf("The program %q could not be started: %v", args[0], err))
 	}

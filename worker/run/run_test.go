@@ -240,3 +240,30 @@ func TestRunKillsLeftoversAfterExit(t *testing.T) {
 	require.True(t, res.Succeeded())
 	pidsGone(t, pids)
 }
+
+func TestLookPathCache(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "first"), filepath.Join(dir, "second")
+	require.NoError(t, os.Mkdir(first, 0o755))
+	require.NoError(t, os.Mkdir(second, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(first, "hello"), []byte("#!/bin/sh\necho one\n"), 0o755))
+	r := run.New()
+	defer r.Close()
+	spec := func(name string) run.Spec {
+		return run.Spec{TaskDir: filepath.Join(dir, name), CommandLine: "hello", Env: []string{"PATH=" + first + ":" + second}}
+	}
+	res := r.Run(context.Background(), spec("a"))
+	require.True(t, res.Succeeded(), "%+v", res.FailureInfo)
+
+	// Within the cache's lifetime the program moves to a later PATH
+	// directory: the path found before fails, and the runner looks again.
+	require.NoError(t, os.Rename(filepath.Join(first, "hello"), filepath.Join(second, "hello")))
+	res = r.Run(context.Background(), spec("b"))
+	require.True(t, res.Succeeded(), "%+v", res.FailureInfo)
+
+	require.NoError(t, os.Remove(filepath.Join(second, "hello")))
+	res = r.Run(context.Background(), spec("c"))
+	require.NotNil(t, res.FailureInfo)
+	require.Equal(t, "CommandProgramNotFound", res.FailureInfo.Code)
+}
