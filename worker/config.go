@@ -104,7 +104,7 @@ func (c Config) withDefaults() Config {
 	c.Heartbeat = cmp.Or(c.Heartbeat, 2*time.Second)
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 10*time.Second)
 	c.RunningReportDelay = cmp.Or(c.RunningReportDelay, 20*time.Millisecond)
-	c.ReportLinger = cmp.Or(c.ReportLinger, 2*time.Millisecond)
+	c.ReportLinger = cmp.Or(c.ReportLinger, 5*time.Millisecond)
 	c.RetentionSweep = cmp.Or(c.RetentionSweep, time.Minute)
 	c.PollWait = cmp.Or(c.PollWait, 30*time.Second)
 	c.RendezvousTimeout = cmp.Or(c.RendezvousTimeout, time.Minute)

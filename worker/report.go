@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
@@ -22,8 +21,8 @@ import (
 // sent when it holds maxReportBatch events (or maxReportBytes of JSON), or
 // when Config.ReportLinger has passed since its first event was handed
 // over. One batch is in flight at a time; events handed over meanwhile wait
-// for the next batch. Each task's settle waits for the outcome of its batch
-// before it acks its task message.
+// for the next batch. Once a batch is stored the reporter acks its tasks'
+// messages; each task's settle waits for that outcome.
 
 // maxReportBatch is the most events one batch message carries.
 const maxReportBatch = 256
@@ -45,6 +44,7 @@ type reporter struct {
 // reportReq is one completed event waiting to be reported.
 type reportReq struct {
 	data []byte     // the event, JSON
+	msg  taskMsg    // the task's message, acked once the event is stored
 	at   time.Time  // when it was handed over: a batch's linger starts at its first event
 	done chan error // buffered; receives exactly one answer
 }
@@ -68,13 +68,10 @@ func newReporter(account, nodeKey string) reporter {
 }
 
 // report hands a completed event to the reporter and waits until the batch
-// carrying it is stored (nil) or given up (the error).
-func (w *Worker) report(ev *protocol.TaskEvent) error {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	req := reportReq{data: data, at: time.Now(), done: make(chan error, 1)}
+// carrying it is stored and msg acked (nil), or given up (the error; msg is
+// not acked then).
+func (w *Worker) report(ev *protocol.TaskEvent, msg taskMsg) error {
+	req := reportReq{data: ev.AppendJSON(nil), msg: msg, at: time.Now(), done: make(chan error, 1)}
 	select {
 	case w.rep.in <- req:
 	case <-w.rep.exited:
@@ -180,6 +177,15 @@ func (w *Worker) reportLoop(ctx context.Context) {
 			}
 		}
 		err := w.publishBatch(ctx, b)
+		if err == nil {
+			// The events are stored: ack the tasks' messages back to back,
+			// so that they leave in as few writes as possible.
+			for _, req := range b.reqs {
+				if aerr := req.msg.Ack(); aerr != nil {
+					w.log.WarnContext(ctx, "ack task", "subject", req.msg.Subject(), "err", aerr)
+				}
+			}
+		}
 		for _, req := range b.reqs {
 			req.done <- err
 		}

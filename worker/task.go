@@ -180,12 +180,11 @@ func (w *Worker) settle(ctx context.Context, t *task, res run.Result, cause erro
 	ev.StartTime, ev.EndTime = res.StartTime, res.EndTime
 	ev.ExitCode, ev.FailureInfo = res.ExitCode, res.FailureInfo
 	ev.UserCPU, ev.KernelCPU = res.UserTime, res.KernelTime
-	if err := w.report(ev); err != nil { // report.go: batched with other completions
+	// report.go: batched with other completions; the task message is acked
+	// once the batch is stored.
+	if err := w.report(ev, t.msg); err != nil {
 		w.taskLog(t).ErrorContext(ctx, "task result not reported; the task will be redelivered", "err", err)
 		return
-	}
-	if err := t.msg.Ack(); err != nil {
-		w.taskLog(t).WarnContext(ctx, "ack task", "err", err)
 	}
 	if (res.StdoutSize > 0 || res.StderrSize > 0) && !w.cfg.NoLogCopies {
 		w.queueLogCopy(t, res)

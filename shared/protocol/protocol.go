@@ -8,6 +8,7 @@
 package protocol
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -82,6 +83,84 @@ type TaskEvent struct {
 	// (completed events).
 	UserCPU   time.Duration `json:"userCpu,omitempty"`
 	KernelCPU time.Duration `json:"kernelCpu,omitempty"`
+}
+
+// AppendJSON appends the event's JSON encoding (the same document
+// json.Marshal gives) to b. Workers encode one per task, so it is written
+// out rather than reflected.
+func (e *TaskEvent) AppendJSON(b []byte) []byte {
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, e.Type)
+	b = append(b, `,"account":`...)
+	b = appendJSONString(b, e.Account)
+	b = append(b, `,"jobId":`...)
+	b = appendJSONString(b, e.JobID)
+	b = append(b, `,"taskId":`...)
+	b = appendJSONString(b, e.TaskID)
+	b = append(b, `,"poolId":`...)
+	b = appendJSONString(b, e.PoolID)
+	b = append(b, `,"nodeId":`...)
+	b = appendJSONString(b, e.NodeID)
+	b = append(b, `,"attempt":`...)
+	b = strconv.AppendInt(b, int64(e.Attempt), 10)
+	b = append(b, `,"delivery":`...)
+	b = strconv.AppendInt(b, int64(e.Delivery), 10)
+	b = appendJSONTime(b, `,"startTime":`, e.StartTime)
+	b = appendJSONTime(b, `,"endTime":`, e.EndTime)
+	if e.ExitCode != nil {
+		b = append(b, `,"exitCode":`...)
+		b = strconv.AppendInt(b, int64(*e.ExitCode), 10)
+	}
+	if e.FailureInfo != nil {
+		fi, err := json.Marshal(e.FailureInfo) // rare: failed attempts only
+		if err == nil {
+			b = append(b, `,"failureInfo":`...)
+			b = append(b, fi...)
+		}
+	}
+	if e.TaskRootDir != "" {
+		b = append(b, `,"taskRootDir":`...)
+		b = appendJSONString(b, e.TaskRootDir)
+	}
+	if e.UserCPU != 0 {
+		b = append(b, `,"userCpu":`...)
+		b = strconv.AppendInt(b, int64(e.UserCPU), 10)
+	}
+	if e.KernelCPU != 0 {
+		b = append(b, `,"kernelCpu":`...)
+		b = strconv.AppendInt(b, int64(e.KernelCPU), 10)
+	}
+	return append(b, '}')
+}
+
+// appendJSONTime appends name and t as encoding/json writes a time.Time,
+// unless t is zero (omitzero).
+func appendJSONTime(b []byte, name string, t time.Time) []byte {
+	if t.IsZero() {
+		return b
+	}
+	if y := t.Year(); y < 0 || y > 9999 {
+		return b // not representable in RFC 3339, as json.Marshal refuses too
+	}
+	b = append(b, name...)
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// appendJSONString appends s as a JSON string. Printable ASCII without
+// quotes or backslashes (ids, most paths) is copied; anything else is
+// escaped by encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // MsgID is the Nats-Msg-Id of an event, so a retried publish is stored once.
