@@ -28,6 +28,7 @@ import (
 // upOptions are natch up's flags.
 type upOptions struct {
 	dataDir, httpAddr, natsAddr, account, publicURL string
+	natsMonitorAddr                                 string
 	ackWait                                         time.Duration
 	syncAlways                                      bool
 	nodeStopGrace                                   time.Duration
@@ -53,6 +54,8 @@ clients and scripts. Ctrl-C stops everything, nodes included.`,
 	f.StringVar(&o.dataDir, "data-dir", envOr(getenv, "NATCH_DATA_DIR", config.DefaultDataDir), "state directory (JetStream store, node directories, connection.json)")
 	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8765", "REST API address (port 0 picks a free port)")
 	f.StringVar(&o.natsAddr, "nats-addr", "127.0.0.1:4222", "embedded NATS address (port 0 picks a free port)")
+	f.StringVar(&o.natsMonitorAddr, "nats-monitor-addr", os.Getenv("NATCH_NATS_MONITOR_ADDR"),
+		"serve the embedded NATS server's monitoring endpoints (/varz, /connz, /jsz) on HOST:PORT; off by default")
 	f.StringVar(&o.account, "account", "natch", "name of the default account")
 	f.StringVar(&o.publicURL, "public-url", "", "URL clients reach the API at (default: http://<http-addr>)")
 	f.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "how long a silent node keeps a task before it is requeued to another node")
@@ -82,6 +85,11 @@ func runUp(ctx context.Context, o upOptions) error {
 		StoreDir: filepath.Join(dataDir, "jetstream"), NoSigs: true, NoLog: true, MaxPayload: 8 << 20}
 	if o.syncAlways {
 		sopts.SyncAlways = true
+	}
+	if o.natsMonitorAddr != "" {
+		if sopts.HTTPHost, sopts.HTTPPort, err = splitHostPort(o.natsMonitorAddr); err != nil {
+			return fmt.Errorf("--nats-monitor-addr: %w", err)
+		}
 	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {
