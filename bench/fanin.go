@@ -35,8 +35,8 @@ type fanInResult struct {
 // runFanIn times, in one natch up with one node of two slots, a job of
 // o.fanIn+1 `true` tasks without dependencies and a job of o.fanIn `true`
 // tasks plus a merge task that depends on all of them (one taskIdRanges
-// entry), alternately (plain, fan-in, plain, fan-in), each from its first
-// add to taskcounts saying all completed.
+// entry), alternately (plain, fan-in, plain, fan-in, … o.fanInRounds
+// pairs), each from its first add to taskcounts saying all completed.
 func runFanIn(ctx context.Context, o options, p *printer) (res *fanInResult, err error) {
 	in, err := startNatch(ctx, o.natch, o.workDir, "fanin")
 	if err != nil {
@@ -56,7 +56,7 @@ func runFanIn(ctx context.Context, o options, p *printer) (res *fanInResult, err
 		return nil, err
 	}
 	res = &fanInResult{}
-	for round := range 2 {
+	for round := range o.fanInRounds {
 		for _, deps := range []bool{false, true} {
 			job := "plain-" + strconv.Itoa(round)
 			if deps {

@@ -77,6 +77,7 @@ type options struct {
 	latencyN          int
 	latencyPoll       time.Duration
 	fanIn             int
+	fanInRounds       int
 	autoscaleTasks    int
 	autoscaleCommand  string
 	autoscaleSlots    int
@@ -108,6 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.latencyN, "latency-tasks", 200, "tasks in the latency benchmark")
 	fs.DurationVar(&o.latencyPoll, "latency-poll", 2*time.Millisecond, "task GET interval in the latency benchmark")
 	fs.IntVar(&o.fanIn, "fanin-tasks", 1000, "parent tasks of the fan-in benchmark's merge task")
+	fs.IntVar(&o.fanInRounds, "fanin-rounds", 4, "pairs of jobs (plain, fan-in) the fan-in benchmark times")
 	fs.IntVar(&o.autoscaleTasks, "autoscale-tasks", 100, "tasks added to the empty pool in the autoscale benchmark")
 	fs.StringVar(&o.autoscaleCommand, "autoscale-command", "sleep 0.5", "command line of the autoscale benchmark's tasks")
 	fs.IntVar(&o.autoscaleSlots, "autoscale-slots", 2, "taskSlotsPerNode of the autoscale benchmark's pool")
@@ -139,8 +141,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.submitConcurrency = append(o.submitConcurrency, n)
 	}
 	if o.tasks < 1 || o.rounds < 1 || o.addConcurrency < 1 || o.submitTasks < 1 || o.latencyN < 1 ||
-		o.fanIn < 1 || o.autoscaleTasks < 1 || o.autoscaleSlots < 1 {
-		return o, fmt.Errorf("-tasks, -rounds, -add-concurrency, -submit-tasks, -latency-tasks, -fanin-tasks, -autoscale-tasks and -autoscale-slots must be positive")
+		o.fanIn < 1 || o.fanInRounds < 1 || o.autoscaleTasks < 1 || o.autoscaleSlots < 1 {
+		return o, fmt.Errorf("-tasks, -rounds, -add-concurrency, -submit-tasks, -latency-tasks, -fanin-tasks, -fanin-rounds, -autoscale-tasks and -autoscale-slots must be positive")
 	}
 	bin, err := exec.LookPath(o.natch)
 	if err != nil {

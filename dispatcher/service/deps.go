@@ -93,35 +93,31 @@ func (s *Service) registerDeps(ctx context.Context, account string, job *state.J
 	var mu sync.Mutex
 	known := map[string][]resolution{} // task key → outcomes already recorded
 	failed := map[string]error{}
-	bounded(32, len(deps), func(i int) {
-		k := deps[i]
-		waiting := byDep[k]
-		d, _, err := s.st.Deps.Upsert(ctx, k, func(d *state.Dep) error {
-			if d.Outcome != "" {
-				return state.ErrStop
-			}
-			n := len(d.Dependents)
-			for _, w := range waiting {
-				if !slices.Contains(d.Dependents[:n], w) {
-					d.Dependents = append(d.Dependents, w)
-				}
-			}
-			if len(d.Dependents) > maxDependents {
-				return errTooManyDependents
-			}
-			return nil
-		})
-		mu.Lock()
-		defer mu.Unlock()
-		for _, w := range waiting {
-			switch {
-			case err != nil:
-				failed[w] = err
-			case d.Outcome != "":
-				known[w] = append(known[w], resolution{key: k, outcome: d.Outcome, parent: d.Parent})
+	got, errs := s.upsertDeps(ctx, deps, func(i int, d *state.Dep) error {
+		if d.Outcome != "" {
+			return state.ErrStop
+		}
+		n := len(d.Dependents)
+		for _, w := range byDep[deps[i]] {
+			if !slices.Contains(d.Dependents[:n], w) {
+				d.Dependents = append(d.Dependents, w)
 			}
 		}
+		if len(d.Dependents) > maxDependents {
+			return errTooManyDependents
+		}
+		return nil
 	})
+	for i, k := range deps {
+		for _, w := range byDep[k] {
+			switch {
+			case errs[i] != nil:
+				failed[w] = errs[i]
+			case got[i].Outcome != "":
+				known[w] = append(known[w], resolution{key: k, outcome: got[i].Outcome, parent: got[i].Parent})
+			}
+		}
+	}
 	tasks := make([]string, 0, len(known))
 	for k := range known {
 		if failed[k] == nil {
@@ -136,6 +132,64 @@ func (s *Service) registerDeps(ctx context.Context, account string, job *state.J
 		}
 	})
 	return failed
+}
+
+// upsertDep is Deps.Upsert through the dependency cache: a cached entry is
+// changed with one compare-and-set. A cached entry that mutate leaves
+// alone, or that changed meanwhile, is decided on the stored one, so a
+// stale cache never decides anything.
+func (s *Service) upsertDep(ctx context.Context, key string, mutate func(*state.Dep) error) (*state.Dep, error) {
+	if d, rev, ok := s.deps.get(key); ok && mutate(d) == nil {
+		nrev, ok, err := s.st.Deps.UpdateAt(ctx, key, d, rev)
+		if err == nil && ok {
+			s.deps.put(key, d, nrev)
+			return d, nil
+		}
+	}
+	d, rev, err := s.st.Deps.Upsert(ctx, key, mutate)
+	if err != nil {
+		s.deps.del(key)
+		return nil, err
+	}
+	s.deps.put(key, d, rev)
+	return d, nil
+}
+
+// upsertDeps is upsertDep for many keys at once: the entries in the cache
+// (and those assumed new) are written with one pipelined round of
+// compare-and-sets; the rest, and any write that lost a race, go through
+// upsertDep. mutate(i, d) changes the entry of keys[i].
+func (s *Service) upsertDeps(ctx context.Context, keys []string, mutate func(i int, d *state.Dep) error) ([]*state.Dep, []error) {
+	out := make([]*state.Dep, len(keys))
+	errs := make([]error, len(keys))
+	var writes []state.Write[state.Dep]
+	var idx, slow []int
+	for i, k := range keys {
+		d, rev, ok := s.deps.get(k)
+		if !ok {
+			d, rev = &state.Dep{}, 0 // most likely new: written as a create
+		}
+		if mutate(i, d) != nil {
+			slow = append(slow, i) // decided on the stored entry
+			continue
+		}
+		writes = append(writes, state.Write[state.Dep]{Key: k, Value: d, Revision: rev})
+		idx = append(idx, i)
+	}
+	for n, r := range s.st.Deps.UpdateManyAt(ctx, writes) {
+		i := idx[n]
+		if r.Err != nil || !r.OK {
+			slow = append(slow, i)
+			continue
+		}
+		out[i] = writes[n].Value
+		s.deps.put(keys[i], out[i], r.Revision)
+	}
+	bounded(32, len(slow), func(n int) {
+		i := slow[n]
+		out[i], errs[i] = s.upsertDep(ctx, keys[i], func(d *state.Dep) error { return mutate(i, d) })
+	})
+	return out, errs
 }
 
 // resolveParents records how ended tasks end for their dependents and
@@ -159,30 +213,33 @@ func (s *Service) resolveParents(ctx context.Context, account string, job *state
 	var mu sync.Mutex
 	failed := map[string]error{}
 	children := map[string][]resolution{}
-	bounded(32, len(work), func(i int) {
-		w := work[i]
-		ei := w.rec.ExecutionInfo
+	depKeys := make([]string, len(work))
+	for i, w := range work {
+		depKeys[i] = w.key
+	}
+	deps, errs := s.upsertDeps(ctx, depKeys, func(i int, d *state.Dep) error {
+		if d.Outcome != "" {
+			return state.ErrStop // recorded before (a replay, or another task of the same integer id)
+		}
+		rec := work[i].rec
+		ei := rec.ExecutionInfo
 		if ei == nil {
 			ei = &batch.TaskExecutionInformation{}
 		}
-		outcome := batch.ExitOptionsFor(w.rec.ExitConditions, ei.ExitCode, ei.FailureInfo).DependencyAction
-		d, _, err := s.st.Deps.Upsert(ctx, w.key, func(d *state.Dep) error {
-			if d.Outcome != "" {
-				return state.ErrStop // recorded before (a replay, or another task of the same integer id)
-			}
-			d.Outcome, d.Parent = outcome, w.rec.ID
-			return nil
-		})
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			failed[w.taskKey] = err
-			return
+		d.Outcome = batch.ExitOptionsFor(rec.ExitConditions, ei.ExitCode, ei.FailureInfo).DependencyAction
+		d.Parent = rec.ID
+		return nil
+	})
+	for i, w := range work {
+		if errs[i] != nil {
+			failed[w.taskKey] = errs[i]
+			continue
 		}
+		d := deps[i]
 		for _, c := range d.Dependents {
 			children[c] = append(children[c], resolution{key: w.key, outcome: d.Outcome, parent: d.Parent})
 		}
-	})
+	}
 	keys := make([]string, 0, len(children))
 	for k := range children {
 		keys = append(keys, k)
@@ -205,41 +262,70 @@ func (s *Service) resolveParents(ctx context.Context, account string, job *state
 }
 
 // resolveChild applies resolved dependencies to a waiting task; the write
-// that leaves it waiting for nothing queues it.
+// that leaves it waiting for nothing queues it. The record comes from the
+// cache when it can: a merge task waiting for thousands of parents is
+// updated once per batch of their events, and decoding its list each time
+// would cost more than the rest of the batch.
 func (s *Service) resolveChild(ctx context.Context, account string, job *state.JobRecord, taskKey string, rs []resolution) error {
-	queue := false
-	rec, _, err := s.st.Tasks.Update(ctx, taskKey, func(t *state.TaskRecord) error {
-		queue = false
-		changed := false
-		for _, r := range rs {
-			i := slices.Index(t.Waiting, r.key)
-			if i < 0 {
-				continue
-			}
-			t.Waiting = slices.Delete(t.Waiting, i, i+1)
-			changed = true
-			if r.outcome == batch.DependencyBlock && t.BlockedBy == "" {
-				t.BlockedBy = r.parent
-			}
+	fresh := false
+	for {
+		rec, rev, hit := s.recs.get(taskKey)
+		var err error
+		if !hit || fresh {
+			rec, rev, err = s.st.Tasks.Get(ctx, taskKey)
+			fresh = true
 		}
-		if !changed {
-			return state.ErrStop
+		if errors.Is(err, batch.ErrTaskNotFound) {
+			s.recs.del(taskKey)
+			return nil // deleted meanwhile
 		}
-		if len(t.Waiting) == 0 {
-			t.Waiting = nil
+		if err != nil {
+			return err
 		}
-		t.ETag, t.LastModified = s.st.Stamp()
-		queue = t.Ready()
-		return nil
-	})
-	s.recs.del(taskKey)
-	if errors.Is(err, batch.ErrTaskNotFound) {
-		return nil // deleted meanwhile
+		rec.Waiting = slices.Clone(rec.Waiting) // the cached copy shares the array
+		if !s.unwait(rec, rs) {
+			return nil
+		}
+		nrev, ok, err := s.st.Tasks.UpdateAt(ctx, taskKey, rec, rev)
+		if err != nil {
+			s.recs.del(taskKey)
+			return err
+		}
+		if !ok {
+			fresh = true
+			continue // changed meanwhile: apply to the current value
+		}
+		s.recs.put(taskKey, rec, nrev)
+		if !rec.Ready() {
+			return nil
+		}
+		return s.queueReady(ctx, account, job, rec)
 	}
-	if err != nil || !queue {
-		return err
+}
+
+// unwait removes the resolved parents from a task's waiting list and
+// records a blocking one. It reports whether the record changed.
+func (s *Service) unwait(t *state.TaskRecord, rs []resolution) bool {
+	changed := false
+	for _, r := range rs {
+		i := slices.Index(t.Waiting, r.key)
+		if i < 0 {
+			continue
+		}
+		t.Waiting = slices.Delete(t.Waiting, i, i+1)
+		changed = true
+		if r.outcome == batch.DependencyBlock && t.BlockedBy == "" {
+			t.BlockedBy = r.parent
+		}
 	}
-	return s.queueReady(ctx, account, job, rec)
+	if !changed {
+		return false
+	}
+	if len(t.Waiting) == 0 {
+		t.Waiting = nil
+	}
+	t.ETag, t.LastModified = s.st.Stamp()
+	return true
 }
 
 // queueReady publishes a ready task's message, unless its job holds its
@@ -279,6 +365,7 @@ func (s *Service) unresolveParent(ctx context.Context, account string, job *stat
 			d.Outcome, d.Parent = "", ""
 			return nil
 		})
+		s.deps.del(k)
 		if errors.Is(err, batch.ErrTaskNotFound) {
 			continue
 		}

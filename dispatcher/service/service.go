@@ -78,6 +78,7 @@ type Service struct {
 	counts *counter
 	jobs   jobCache
 	recs   *recordCache
+	deps   *revCache[state.Dep]
 	gates  pumper
 	prio   priorities
 	// Background work (job teardowns) runs under bgCtx and is waited for by Run.
@@ -92,6 +93,7 @@ func New(nc *nats.Conn, st *state.Store, cfg Config) *Service {
 	s := &Service{cfg: cfg, st: st, js: st.JetStream(), nc: nc, log: cfg.Logger.With("component", "dispatcher"), m: cfg.Metrics}
 	s.counts = newCounter(s)
 	s.recs = newRecordCache()
+	s.deps = newDepCache()
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	return s
 }
