@@ -55,8 +55,9 @@ type Config struct {
 	// ReportLinger is how long a task's completion report may wait for
 	// others to share its message: completions are published in batches
 	// (protocol.TaskEventBatch), one when a batch holds 256 events or when
-	// ReportLinger has passed since its first event. A finished task is
-	// acked once its batch is stored. Defaults to 2ms.
+	// ReportLinger has passed since its first event; after a quiet spell
+	// (no batch sent within ReportLinger) the first event goes out at once.
+	// A finished task is acked once its batch is stored. Defaults to 5ms.
 	ReportLinger time.Duration
 	// RetentionSweep is how often expired task directories are removed.
 	// Defaults to 1m.

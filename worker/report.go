@@ -20,7 +20,8 @@ import (
 // protocol.TaskEventBatch message on topology.EventBatchSubject. A batch is
 // sent when it holds maxReportBatch events (or maxReportBytes of JSON), or
 // when Config.ReportLinger has passed since its first event was handed
-// over. One batch is in flight at a time; events handed over meanwhile wait
+// over; after a quiet spell (no batch within a linger) the first event goes
+// out at once. One batch is in flight at a time; events handed over meanwhile wait
 // for the next batch. Once a batch is stored the reporter acks its tasks'
 // messages; each task's settle waits for that outcome.
 
@@ -110,6 +111,7 @@ func (w *Worker) reportLoop(ctx context.Context) {
 	defer close(r.exited)
 	maxBytes := int(w.nc.MaxPayload()) / 2
 	var (
+		lastSent time.Time // when the last batch was published
 		b        reportBatch
 		carry    *reportReq // did not fit in b: it starts the next batch
 		stopping bool
@@ -149,7 +151,11 @@ func (w *Worker) reportLoop(ctx context.Context) {
 			continue
 		}
 		full := carry != nil || len(b.reqs) >= maxReportBatch || b.size >= maxBytes
-		if !full && !stopping && hurry != nil {
+		// Linger only while reports come often: the first report after a
+		// quiet spell (none sent within a linger) goes out at once, so an
+		// idle node reports a task's end without delay.
+		busy := b.reqs[0].at.Sub(lastSent) < w.cfg.ReportLinger
+		if !full && !stopping && hurry != nil && busy {
 			if d := time.Until(b.reqs[0].at.Add(w.cfg.ReportLinger)); d > 0 {
 				timer.Reset(d)
 				select {
@@ -177,6 +183,7 @@ func (w *Worker) reportLoop(ctx context.Context) {
 			}
 		}
 		err := w.publishBatch(ctx, b)
+		lastSent = time.Now()
 		if err == nil {
 			// The events are stored: ack the tasks' messages back to back,
 			// so that they leave in as few writes as possible.

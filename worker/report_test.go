@@ -199,7 +199,9 @@ func TestStopFlushesLingeringReports(t *testing.T) {
 	require.NoError(t, nd.stop(t))
 	require.Less(t, time.Since(start), 5*time.Second, "the reporter waited for its linger")
 	completed, batches := b.storedEvents(t)
-	require.Equal(t, 1, batches)
+	// The first completion after a quiet spell goes out at once; the
+	// others linger and leave together when the worker stops.
+	require.Equal(t, 2, batches)
 	for _, id := range ids {
 		require.Equal(t, 1, completed[id], "stored completions of %s", id)
 	}
