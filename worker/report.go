@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,8 +21,8 @@ import (
 // protocol.TaskEventBatch message on topology.EventBatchSubject. A batch is
 // sent when it holds maxReportBatch events (or maxReportBytes of JSON), or
 // when Config.ReportLinger has passed since its first event was handed
-// over; after a quiet spell (no batch within a linger) the first event goes
-// out at once. One batch is in flight at a time; events handed over meanwhile wait
+// over. Batches linger only while reports come at least four to a linger
+// on average; on a node that reports less often each goes out at once. One batch is in flight at a time; events handed over meanwhile wait
 // for the next batch. Once a batch is stored the reporter acks its tasks'
 // messages; each task's settle waits for that outcome.
 
@@ -40,6 +41,8 @@ type reporter struct {
 	exited chan struct{} // closed when the loop has returned; every accepted request has its answer then
 	msgID  string        // Nats-Msg-Id prefix, unique to this process
 	seq    uint64        // batches published; the last part of a batch's Nats-Msg-Id
+	last   atomic.Int64  // when the last report was handed over (Unix ns)
+	gap    atomic.Int64  // moving average of the time between reports (ns)
 }
 
 // reportReq is one completed event waiting to be reported.
@@ -72,7 +75,9 @@ func newReporter(account, nodeKey string) reporter {
 // carrying it is stored and msg acked (nil), or given up (the error; msg is
 // not acked then).
 func (w *Worker) report(ev *protocol.TaskEvent, msg taskMsg) error {
-	req := reportReq{data: ev.AppendJSON(nil), msg: msg, at: time.Now(), done: make(chan error, 1)}
+	now := time.Now()
+	req := reportReq{data: ev.AppendJSON(nil), msg: msg, at: now, done: make(chan error, 1)}
+	w.noteReport(now)
 	select {
 	case w.rep.in <- req:
 	case <-w.rep.exited:
@@ -87,6 +92,26 @@ func (w *Worker) report(ev *protocol.TaskEvent, msg taskMsg) error {
 			return err
 		default:
 			return errReporterStopped
+		}
+	}
+}
+
+// noteReport adds a report handed over at now to the moving average of the
+// time between reports (weight 1/8), which decides whether batches linger.
+// A gap counts at most 4 lingers, so that a burst after a long quiet spell
+// starts batching within a few dozen reports.
+func (w *Worker) noteReport(now time.Time) {
+	r, ceiling := &w.rep, int64(4*w.cfg.ReportLinger)
+	last := r.last.Swap(now.UnixNano())
+	if last == 0 {
+		r.gap.Store(ceiling) // one report says nothing about the rate
+		return
+	}
+	d := min(max(now.UnixNano()-last, 0), ceiling)
+	for {
+		old := r.gap.Load()
+		if r.gap.CompareAndSwap(old, old+(d-old)/8) {
+			return
 		}
 	}
 }
@@ -111,7 +136,6 @@ func (w *Worker) reportLoop(ctx context.Context) {
 	defer close(r.exited)
 	maxBytes := int(w.nc.MaxPayload()) / 2
 	var (
-		lastSent time.Time // when the last batch was published
 		b        reportBatch
 		carry    *reportReq // did not fit in b: it starts the next batch
 		stopping bool
@@ -151,10 +175,10 @@ func (w *Worker) reportLoop(ctx context.Context) {
 			continue
 		}
 		full := carry != nil || len(b.reqs) >= maxReportBatch || b.size >= maxBytes
-		// Linger only while reports come often: the first report after a
-		// quiet spell (none sent within a linger) goes out at once, so an
-		// idle node reports a task's end without delay.
-		busy := b.reqs[0].at.Sub(lastSent) < w.cfg.ReportLinger
+		// Linger only while reports come often enough that a linger
+		// gathers several: otherwise (an idle node, a few tasks a second)
+		// each report goes out at once.
+		busy := r.gap.Load() < int64(w.cfg.ReportLinger)/4
 		if !full && !stopping && hurry != nil && busy {
 			if d := time.Until(b.reqs[0].at.Add(w.cfg.ReportLinger)); d > 0 {
 				timer.Reset(d)
@@ -183,7 +207,6 @@ func (w *Worker) reportLoop(ctx context.Context) {
 			}
 		}
 		err := w.publishBatch(ctx, b)
-		lastSent = time.Now()
 		if err == nil {
 			// The events are stored: ack the tasks' messages back to back,
 			// so that they leave in as few writes as possible.

@@ -189,7 +189,9 @@ func TestStopFlushesLingeringReports(t *testing.T) {
 		c.ReportLinger = time.Minute
 		c.ShutdownGrace = 20 * time.Second
 	})
-	const n = 4
+	// Enough quick tasks for the reporter to see that reports come often
+	// and start lingering: the first ones go out one by one.
+	const n = 40
 	ids := b.quickTasks(t, "s", n)
 	require.Eventually(t, func() bool {
 		rec, ok := b.record(t)
@@ -199,9 +201,8 @@ func TestStopFlushesLingeringReports(t *testing.T) {
 	require.NoError(t, nd.stop(t))
 	require.Less(t, time.Since(start), 5*time.Second, "the reporter waited for its linger")
 	completed, batches := b.storedEvents(t)
-	// The first completion after a quiet spell goes out at once; the
-	// others linger and leave together when the worker stops.
-	require.Equal(t, 2, batches)
+	// The last ones lingered and left together when the worker stopped.
+	require.Less(t, batches, n)
 	for _, id := range ids {
 		require.Equal(t, 1, completed[id], "stored completions of %s", id)
 	}
