@@ -27,11 +27,11 @@ func newWorkerCmd(getenv func(string) string) *cobra.Command {
 	var (
 		natsURL, account, pool, nodeID, rootDir, vmSize, accountURL, logLevel string
 		storageConn                                                           string
-		slots                                                                 int
+		slots, prefetch                                                       int
 		blobCache                                                             int64
 		lowPriority, exitWithParent, noLogCopies                              bool
 		heartbeat, shutdownGrace                                              time.Duration
-		rendezvousTimeout                                                     time.Duration
+		rendezvousTimeout, prefetchBelow, reportLinger                        time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -104,6 +104,9 @@ func newWorkerCmd(getenv func(string) string) *cobra.Command {
 				BlobCacheMaxBytes:       blobCache,
 				NoLogCopies:             noLogCopies,
 				RendezvousTimeout:       rendezvousTimeout,
+				Prefetch:                prefetch,
+				PrefetchBelow:           prefetchBelow,
+				ReportLinger:            reportLinger,
 			})
 			if err != nil {
 				return err
@@ -146,6 +149,9 @@ func newWorkerCmd(getenv func(string) string) *cobra.Command {
 	f.Int64Var(&blobCache, "blob-cache-bytes", 0, "bound of the node's resource file cache (default 4 GiB; -1 disables it)")
 	f.DurationVar(&rendezvousTimeout, "rendezvous-timeout", time.Minute,
 		"how long an instance of a multi-instance task waits for the others to find nodes before it gives its node back")
+	f.IntVar(&prefetch, "prefetch", 0, "task messages the node may hold beyond its slots while its tasks are short (default 2 × slots; -1 disables prefetching)")
+	f.DurationVar(&prefetchBelow, "prefetch-below", 50*time.Millisecond, "prefetch only while the node's recent tasks ran shorter than this on average (-1ns disables prefetching)")
+	f.DurationVar(&reportLinger, "report-linger", 5*time.Millisecond, "how long a completion report may wait to share a message with others while reports come often")
 	f.BoolVar(&noLogCopies, "no-log-copies", false, "do not copy tasks' stdout.txt/stderr.txt to the natch-task-logs container")
 	cmd.PreRunE = func(*cobra.Command, []string) error {
 		switch {
