@@ -165,10 +165,22 @@ func (n *node) stop(t *testing.T) error {
 // node record to be idle.
 func (b *testBundle) start(t *testing.T, mod func(*worker.Config)) *node {
 	t.Helper()
+	n := b.launch(t, nodeID, mod)
+	require.Eventually(t, func() bool {
+		rec, ok := b.record(t)
+		return ok && rec.State == batch.NodeIdle
+	}, wait, tick)
+	return n
+}
+
+// launch runs a worker with the given node id (Slots 0 unless mod sets
+// them); the test's cleanup stops it.
+func (b *testBundle) launch(t *testing.T, id string, mod func(*worker.Config)) *node {
+	t.Helper()
 	cfg := worker.Config{
 		Account:        account,
 		PoolID:         poolID,
-		NodeID:         nodeID,
+		NodeID:         id,
 		RootDir:        filepath.Join(t.TempDir(), "node"),
 		AccountURL:     "http://127.0.0.1:8765",
 		Heartbeat:      100 * time.Millisecond,
@@ -185,10 +197,6 @@ func (b *testBundle) start(t *testing.T, mod func(*worker.Config)) *node {
 	n := &node{w: w, cfg: cfg, cancel: cancel, done: make(chan error, 1)}
 	go func() { n.done <- w.Run(ctx) }()
 	t.Cleanup(func() { _ = n.stop(t) })
-	require.Eventually(t, func() bool {
-		rec, ok := b.record(t)
-		return ok && rec.State == batch.NodeIdle
-	}, wait, tick)
 	return n
 }
 

@@ -3,7 +3,6 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -47,22 +46,7 @@ func (r *countingRunner) Run(ctx context.Context, s run.Spec) run.Result {
 // record is idle (or running: it may find tasks at once).
 func (b *testBundle) startNode(t *testing.T, id string, mod func(*worker.Config)) *node {
 	t.Helper()
-	cfg := worker.Config{
-		Account: account, PoolID: poolID, NodeID: id,
-		RootDir:    filepath.Join(t.TempDir(), "node"),
-		AccountURL: "http://127.0.0.1:8765", Heartbeat: 100 * time.Millisecond,
-		ShutdownGrace: 2 * time.Second, RetentionSweep: time.Minute,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	w, err := worker.New(b.nc, b.js, cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &node{w: w, cfg: cfg, cancel: cancel, done: make(chan error, 1)}
-	go func() { n.done <- w.Run(ctx) }()
-	t.Cleanup(func() { _ = n.stop(t) })
+	n := b.launch(t, id, mod)
 	kv, err := b.js.KeyValue(t.Context(), topology.NodesBucket)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {

@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"strconv"
@@ -95,33 +94,9 @@ func (b *testBundle) quickTasks(t *testing.T, prefix string, n int) []string {
 	return ids
 }
 
-// countHandler counts the log records with a given message and passes every
-// record on.
-type countHandler struct {
-	slog.Handler
-	msg string
-	n   *atomic.Int64
-}
-
-func (h countHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == h.msg {
-		h.n.Add(1)
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h countHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return countHandler{h.Handler.WithAttrs(as), h.msg, h.n}
-}
-
-func (h countHandler) WithGroup(g string) slog.Handler {
-	return countHandler{h.Handler.WithGroup(g), h.msg, h.n}
-}
-
-// countLogs makes the worker's logger count the records with message msg.
-func countLogs(t *testing.T, cfg *worker.Config, msg string) *atomic.Int64 {
-	n := new(atomic.Int64)
-	cfg.Logger = slog.New(countHandler{slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}), msg, n})
+func countLogs(t *testing.T, cfg *worker.Config, msg string) *atomic.Int32 {
+	n := new(atomic.Int32)
+	cfg.Logger = slog.New(countingHandler{slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}), msg, n})
 	return n
 }
 
@@ -155,7 +130,7 @@ func TestReportsAreBatched(t *testing.T) {
 
 func TestReportRetriedUntilStored(t *testing.T) {
 	b := setup(t, bundleOpts{slots: 2})
-	var failures *atomic.Int64
+	var failures *atomic.Int32
 	b.start(t, func(c *worker.Config) { failures = countLogs(t, c, "publish completion reports") })
 	unblock := b.blockEvents(t)
 
@@ -213,13 +188,13 @@ func TestStopFlushesLingeringReports(t *testing.T) {
 
 func TestStopWithUnstorableReports(t *testing.T) {
 	b := setup(t, bundleOpts{slots: 2})
-	var failures, notReported *atomic.Int64
+	var failures, notReported *atomic.Int32
 	nd := b.start(t, func(c *worker.Config) {
 		c.ShutdownGrace = 200 * time.Millisecond
 		failures = countLogs(t, c, "publish completion reports")
 		inner := c.Logger.Handler()
-		notReported = new(atomic.Int64)
-		c.Logger = slog.New(countHandler{inner, "task result not reported; the task will be redelivered", notReported})
+		notReported = new(atomic.Int32)
+		c.Logger = slog.New(countingHandler{inner, "task result not reported; the task will be redelivered", notReported})
 	})
 	b.blockEvents(t)
 	const n = 3

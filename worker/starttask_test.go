@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -28,18 +27,10 @@ func (b *testBundle) setPool(t *testing.T, slots int, st *batch.StartTask) {
 	require.NoError(t, err)
 }
 
-// launch runs a worker on rootDir without waiting for any node state.
-func (b *testBundle) launch(t *testing.T, rootDir string) *node {
+// launchAt runs a worker on rootDir without waiting for any node state.
+func (b *testBundle) launchAt(t *testing.T, rootDir string) *node {
 	t.Helper()
-	cfg := worker.Config{Account: account, PoolID: poolID, NodeID: nodeID, RootDir: rootDir,
-		AccountURL: "http://127.0.0.1:8765", Heartbeat: 100 * time.Millisecond, ShutdownGrace: 2 * time.Second}
-	w, err := worker.New(b.nc, b.js, cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &node{w: w, cfg: cfg, cancel: cancel, done: make(chan error, 1)}
-	go func() { n.done <- w.Run(ctx) }()
-	t.Cleanup(func() { _ = n.stop(t) })
-	return n
+	return b.launch(t, nodeID, func(c *worker.Config) { c.RootDir = rootDir })
 }
 
 // waitState waits for the node record's state and returns the record.
@@ -72,7 +63,7 @@ func TestStartTaskSucceedsBeforeTasks(t *testing.T) {
 		EnvironmentSettings: []batch.NameValue{{Name: "GREETING", Value: "hello"}},
 	})
 	root := filepath.Join(t.TempDir(), "node")
-	b.launch(t, root)
+	b.launchAt(t, root)
 	rec := b.waitState(t, batch.NodeIdle)
 	require.NotNil(t, rec.StartTask)
 	require.NotNil(t, rec.StartTaskInfo)
@@ -99,7 +90,7 @@ func TestStartTaskHoldsTasksWhileItRuns(t *testing.T) {
 	gate := filepath.Join(t.TempDir(), "go")
 	b.setPool(t, 1, &batch.StartTask{
 		CommandLine: `/bin/sh -c 'while [ ! -e "` + gate + `" ]; do sleep 0.05; done'`})
-	b.launch(t, filepath.Join(t.TempDir(), "node"))
+	b.launchAt(t, filepath.Join(t.TempDir(), "node"))
 	require.Eventually(t, func() bool {
 		rec, ok := b.record(t)
 		return ok && rec.State == batch.NodeWaitingForStartTask && rec.StartTaskInfo != nil &&
@@ -123,7 +114,7 @@ func TestStartTaskFailsAfterRetries(t *testing.T) {
 		MaxTaskRetryCount: batch.Int(2),
 	})
 	root := filepath.Join(t.TempDir(), "node")
-	b.launch(t, root)
+	b.launchAt(t, root)
 	rec := b.waitState(t, batch.NodeStartTaskFailed)
 	info := rec.StartTaskInfo
 	require.Equal(t, batch.StartTaskCompleted, info.State)
@@ -149,7 +140,7 @@ func TestStartTaskRetrySucceeds(t *testing.T) {
 		CommandLine:       `/bin/sh -c 'f="$AZ_BATCH_NODE_SHARED_DIR/once"; if [ -e "$f" ]; then exit 0; fi; touch "$f"; exit 1'`,
 		MaxTaskRetryCount: batch.Int(-1),
 	})
-	b.launch(t, filepath.Join(t.TempDir(), "node"))
+	b.launchAt(t, filepath.Join(t.TempDir(), "node"))
 	rec := b.waitState(t, batch.NodeIdle)
 	require.Equal(t, batch.ResultSuccess, rec.StartTaskInfo.Result)
 	require.Equal(t, 1, rec.StartTaskInfo.RetryCount)
@@ -164,7 +155,7 @@ func TestStartTaskWithoutWaitForSuccess(t *testing.T) {
 		CommandLine:    `/bin/sh -c 'while [ ! -e "` + gate + `" ]; do sleep 0.05; done; exit 5'`,
 		WaitForSuccess: batch.Bool(false),
 	})
-	b.launch(t, filepath.Join(t.TempDir(), "node"))
+	b.launchAt(t, filepath.Join(t.TempDir(), "node"))
 	b.publish(t, task("T1", "true"))
 	b.event(t, protocol.EventCompleted, "T1") // runs while the start task does (the gate is shut)
 	require.Eventually(t, func() bool {
@@ -187,10 +178,10 @@ func TestStartTaskRerunsAfterAgentRestart(t *testing.T) {
 	b := setup(t, bundleOpts{slots: 1})
 	b.setPool(t, 1, &batch.StartTask{CommandLine: `/bin/sh -c 'echo run >> "$AZ_BATCH_NODE_SHARED_DIR/runs"'`})
 	root := filepath.Join(t.TempDir(), "node")
-	n := b.launch(t, root)
+	n := b.launchAt(t, root)
 	b.waitState(t, batch.NodeIdle)
 	require.NoError(t, n.stop(t))
-	b.launch(t, root)
+	b.launchAt(t, root)
 	require.Eventually(t, func() bool { return lines(t, filepath.Join(root, "shared", "runs")) == 2 }, wait, tick)
 	b.waitState(t, batch.NodeIdle)
 }
@@ -200,7 +191,7 @@ func TestStartTaskResourceFileFailure(t *testing.T) {
 	b := setup(t, bundleOpts{slots: 1})
 	b.setPool(t, 1, &batch.StartTask{CommandLine: "true",
 		ResourceFiles: []batch.ResourceFile{{AutoStorageContainerName: "nosuchcontainer", FilePath: "x"}}})
-	b.launch(t, filepath.Join(t.TempDir(), "node"))
+	b.launchAt(t, filepath.Join(t.TempDir(), "node"))
 	rec := b.waitState(t, batch.NodeStartTaskFailed)
 	require.Nil(t, rec.StartTaskInfo.ExitCode, "the command did not run")
 	require.NotNil(t, rec.StartTaskInfo.FailureInfo)
