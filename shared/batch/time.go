@@ -64,48 +64,53 @@ func (d Duration) Std() time.Duration { return time.Duration(d) }
 func (d Duration) IsInfinite() bool { return d == Infinite }
 
 // String renders d as an ISO 8601 duration.
-func (d Duration) String() string {
+func (d Duration) String() string { return string(d.append(nil)) }
+
+// append appends the ISO 8601 form of d to b.
+func (d Duration) append(b []byte) []byte {
 	if d.IsInfinite() {
-		return infiniteText
+		return append(b, infiniteText...)
 	}
 	if d == 0 {
-		return "PT0S"
+		return append(b, "PT0S"...)
 	}
-	var b strings.Builder
 	v := time.Duration(d)
 	if v < 0 {
-		b.WriteByte('-')
+		b = append(b, '-')
 		v = -v
 	}
-	b.WriteByte('P')
+	b = append(b, 'P')
 	days := v / (24 * time.Hour)
 	v -= days * 24 * time.Hour
 	if days > 0 {
-		fmt.Fprintf(&b, "%dD", days)
+		b = strconv.AppendInt(b, int64(days), 10)
+		b = append(b, 'D')
 	}
 	if v == 0 {
-		return b.String()
+		return b
 	}
-	b.WriteByte('T')
+	b = append(b, 'T')
 	h := v / time.Hour
 	v -= h * time.Hour
 	m := v / time.Minute
 	v -= m * time.Minute
 	if h > 0 {
-		fmt.Fprintf(&b, "%dH", h)
+		b = strconv.AppendInt(b, int64(h), 10)
+		b = append(b, 'H')
 	}
 	if m > 0 {
-		fmt.Fprintf(&b, "%dM", m)
+		b = strconv.AppendInt(b, int64(m), 10)
+		b = append(b, 'M')
 	}
 	if v > 0 {
-		s := strconv.FormatFloat(v.Seconds(), 'f', -1, 64)
-		b.WriteString(s + "S")
+		b = strconv.AppendFloat(b, v.Seconds(), 'f', -1, 64)
+		b = append(b, 'S')
 	}
-	return b.String()
+	return b
 }
 
 // MarshalText renders the duration as an ISO 8601 string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+func (d Duration) MarshalText() ([]byte, error) { return d.append(nil), nil }
 
 // UnmarshalText parses an ISO 8601 duration string.
 func (d *Duration) UnmarshalText(b []byte) error {
