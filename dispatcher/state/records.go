@@ -1,8 +1,11 @@
 package state
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/natch-io/natch/shared/batch"
@@ -69,7 +72,7 @@ type TaskRecord struct {
 	SubmitSeq uint64 `json:"natchSubmitSeq,omitempty"`
 	// Waiting are the deps keys of the dependencies not yet resolved; the
 	// task is queued when none is left.
-	Waiting []string `json:"natchWaiting,omitempty"`
+	Waiting WaitList `json:"natchWaiting,omitempty"`
 	// BlockedBy is the id of the parent whose end blocks this task for good
 	// (its dependencyAction was block): it stays active and never runs.
 	BlockedBy string `json:"natchBlockedBy,omitempty"`
@@ -77,6 +80,96 @@ type TaskRecord struct {
 	// versions at add (the task's own JSON keeps them as given).
 	AppPackages []protocol.AppPackage `json:"natchAppPackages,omitempty"`
 }
+
+// WaitList is a task's list of deps keys. In JSON, a run of consecutive
+// integer keys of one job (a taskIdRanges dependency, "<account>.<job>.n.<i>")
+// is written as one "<account>.<job>.n.<first>-<last>" entry, so that a merge
+// task waiting for thousands of parents keeps a small record however often
+// it is rewritten. Decoding expands the runs again; a plain list (as
+// records written before held) decodes as it is.
+type WaitList []string
+
+// rangeKey splits an integer deps key into its prefix (up to and including
+// ".n.") and its integer.
+func rangeKey(k string) (prefix string, n int, ok bool) {
+	i := strings.LastIndex(k, ".n.")
+	if i < 0 {
+		return "", 0, false
+	}
+	digits := k[i+3:]
+	if !allDigits(digits) || len(digits) > 18 || (len(digits) > 1 && digits[0] == '0') {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	return k[:i+3], n, err == nil
+}
+
+// MarshalJSON writes the list with runs of integer keys collapsed.
+func (w WaitList) MarshalJSON() ([]byte, error) {
+	out := make([]string, 0, len(w))
+	var next []byte // the key that would extend the run
+	for i := 0; i < len(w); {
+		prefix, first, ok := rangeKey(w[i])
+		j := i + 1
+		for ok && j < len(w) {
+			next = strconv.AppendInt(append(next[:0], prefix...), int64(first+j-i), 10)
+			if string(next) != w[j] {
+				break
+			}
+			j++
+		}
+		if j-i >= 2 {
+			out = append(out, prefix+strconv.Itoa(first)+"-"+strconv.Itoa(first+j-i-1))
+		} else {
+			out = append(out, w[i])
+		}
+		i = j
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads a list written by MarshalJSON (or a plain list).
+func (w *WaitList) UnmarshalJSON(b []byte) error {
+	var in []string
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	out := make(WaitList, 0, len(in))
+	for _, k := range in {
+		i := strings.LastIndex(k, ".n.")
+		if i < 0 {
+			out = append(out, k)
+			continue
+		}
+		first, last, isRun := strings.Cut(k[i+3:], "-")
+		if !isRun || !allDigits(first) || !allDigits(last) {
+			out = append(out, k) // not a run (a job called "n", say)
+			continue
+		}
+		a, errA := strconv.Atoi(first)
+		z, errZ := strconv.Atoi(last)
+		if errA != nil || errZ != nil || z < a || z-a > maxWaitRun {
+			return fmt.Errorf("natchWaiting: bad run %q", k)
+		}
+		for n := a; n <= z; n++ {
+			out = append(out, k[:i+3]+strconv.Itoa(n))
+		}
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	*w = out
+	return nil
+}
+
+// allDigits reports whether s is a non-empty string of ASCII digits.
+func allDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// maxWaitRun bounds a run when decoding, so that a corrupt record cannot
+// make the dispatcher allocate without limit.
+const maxWaitRun = 10_000_000
 
 // Ready reports whether an active task may be queued: none of its
 // dependencies is pending and none blocked it.

@@ -1,6 +1,8 @@
 package state
 
 import (
+	"encoding/json"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -43,5 +45,58 @@ func TestDelta(t *testing.T) {
 			c.Add(got)
 			require.Equal(t, CountOf(tt.after), c)
 		})
+	}
+}
+
+func TestWaitListJSON(t *testing.T) {
+	t.Parallel()
+	w := WaitList{"a.j.t.merge", "a.j.n.0", "a.j.n.1", "a.j.n.2", "a.j.n.4", "a.j.n.5", "a.j.n.7", "a.j.t.x",
+		"a.k.n.8", "a.k.n.9", "a.j.n.10"}
+	b, err := json.Marshal(w)
+	require.NoError(t, err)
+	require.JSONEq(t, `["a.j.t.merge","a.j.n.0-2","a.j.n.4-5","a.j.n.7","a.j.t.x","a.k.n.8-9","a.j.n.10"]`, string(b))
+	var back WaitList
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.Equal(t, w, back)
+
+	// A merge task over a range of 100,000 parents, half of them ended.
+	var big WaitList
+	for n := range 100_000 {
+		if n%2 == 0 || n > 50_000 {
+			big = append(big, "acct.job.n."+strconv.Itoa(n))
+		}
+	}
+	b, err = json.Marshal(big)
+	require.NoError(t, err)
+	require.Less(t, len(b), 1<<20)
+	back = nil
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.Equal(t, big, back)
+	b, err = json.Marshal(big[25_001:])
+	require.NoError(t, err)
+	require.Equal(t, `["acct.job.n.50001-99999"]`, string(b), "a contiguous tail is one entry")
+
+	// Records written as plain lists read the same; a bad run is an error.
+	require.NoError(t, json.Unmarshal([]byte(`["a.j.n.1","a.j.n.2","x"]`), &back))
+	require.Equal(t, WaitList{"a.j.n.1", "a.j.n.2", "x"}, back)
+	require.Error(t, json.Unmarshal([]byte(`["a.j.n.5-2"]`), &back))
+	require.Error(t, json.Unmarshal([]byte(`["a.j.n.0-99999999999"]`), &back))
+	require.NoError(t, json.Unmarshal([]byte(`[]`), &back))
+	require.Nil(t, back)
+	// Keys that only look like ranges stay as they are.
+	w = WaitList{"a.j.n.01", "a.j.n.02", "a.j.n.", "n.", "a.n.t.5-3", "a.n.t.x-1", "a.j.t.n.1"}
+	b, err = json.Marshal(w)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.Equal(t, w, back)
+}
+
+func BenchmarkWaitListMarshal(b *testing.B) {
+	w := make(WaitList, 4000)
+	for n := range w {
+		w[n] = "acct.job.n." + strconv.Itoa(n)
+	}
+	for b.Loop() {
+		_, _ = json.Marshal(w)
 	}
 }
