@@ -256,3 +256,20 @@ func TestTerminatePrefetchedTask(t *testing.T) {
 		b.event(t, protocol.EventCompleted, id)
 	}
 }
+
+// TestManySlotsNeverOverflowPullReplies: a node with many slots asks for
+// no more messages at once than its client can buffer, so none is dropped
+// and nothing stalls until AckWait.
+func TestManySlotsNeverOverflowPullReplies(t *testing.T) {
+	t.Parallel()
+	b := setup(t, bundleOpts{slots: 64})
+	b.startNode(t, "wide", func(c *worker.Config) { c.PrefetchBelow = time.Second })
+	const n = 400
+	tms := make([]protocol.TaskMessage, n)
+	for i := range tms {
+		tms[i] = task("m"+strconv.Itoa(i), "true")
+	}
+	b.publishAsync(t, tms...)
+	require.Eventually(t, func() bool { return b.nodeEvents(protocol.EventCompleted, "") == n }, 25*time.Second, 20*time.Millisecond,
+		"every task ran without waiting for a dropped delivery to be redelivered")
+}

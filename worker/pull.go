@@ -23,6 +23,16 @@ import (
 // asking for messages whether or not the node could start them. Everything
 // else uses jetstream.
 
+// pullChanCap is the capacity of the channel that receives the replies of
+// pull requests; a request asks for at most pullChanCap - pullChanSpare
+// messages, so that a burst of deliveries and a few status messages always
+// fit (a message that does not fit would be dropped by the client and stall
+// the request until it expires).
+const (
+	pullChanCap   = 64
+	pullChanSpare = 16
+)
+
 // maxIdleHeartbeat is the longest interval between the server's
 // confirmations that a pull request still waits (at most a quarter of the
 // request's wait). Three missed ones on a live connection mean the server
@@ -92,7 +102,7 @@ func newPuller(nc *nats.Conn, js jetstream.JetStream, stream, consumer string, w
 		subject: api + "CONSUMER.MSG.NEXT." + stream + "." + consumer,
 		prefix:  nc.NewInbox() + ".",
 		base:    base,
-		ch:      make(chan *nats.Msg, 64),
+		ch:      make(chan *nats.Msg, pullChanCap),
 		timer:   time.NewTimer(time.Hour),
 		wait:    wait,
 		hb:      hb,
@@ -145,6 +155,10 @@ func (p *puller) next(ctx context.Context, batch int) (*nats.Msg, error) {
 			body, _ = json.Marshal(r) // a struct of numbers and a string: cannot fail
 			batch = 1
 		} else {
+			// The replies' channel drops what does not fit (nats.go's slow
+			// consumer): never ask for more than it holds, with room for
+			// status messages.
+			batch = min(batch, cap(p.ch)-pullChanSpare)
 			body = p.requestBody(batch)
 		}
 		if err := p.nc.PublishRequest(p.subject, p.reply, body); err != nil {
