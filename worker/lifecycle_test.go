@@ -52,9 +52,12 @@ func TestSchedulingDisabledNodeTakesNoTasks(t *testing.T) {
 	code, _ = b.command(t, protocol.CmdScheduling, protocol.SchedulingRequest{Enable: true})
 	require.Empty(t, code)
 	b.event(t, protocol.EventCompleted, "Held")
-	r, ok := b.record(t)
-	require.True(t, ok)
-	require.Equal(t, "enabled", r.SchedulingState)
+	// The record is written apart from the reply (writes are coalesced, at
+	// least 50 ms apart); a quick task can end before it.
+	require.Eventually(t, func() bool {
+		r, ok := b.record(t)
+		return ok && r.SchedulingState == "enabled"
+	}, wait, tick)
 
 	code, _ = b.command(t, protocol.CmdScheduling, protocol.SchedulingRequest{Option: "later"})
 	require.Equal(t, worker.CodeInvalidInput, code)
