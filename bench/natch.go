@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +27,7 @@ type instance struct {
 	logFile *os.File
 	conn    config.Connection
 	done    chan error
+	monitor string // the embedded NATS server's monitoring address ("" if none)
 }
 
 // startNatch starts `natch up` with a fresh data dir under workDir, on free
@@ -40,14 +44,20 @@ func startNatch(ctx context.Context, bin, workDir, name string) (*instance, erro
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "up", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0")
+	args := []string{"up", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0"}
+	monitor := freeAddr()
+	if monitor != "" {
+		args = append(args, "--nats-monitor-addr", monitor)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	in := &instance{cmd: cmd, dataDir: dataDir, logPath: logPath, logFile: logFile, done: make(chan error, 1)}
+	in := &instance{cmd: cmd, dataDir: dataDir, logPath: logPath, logFile: logFile, done: make(chan error, 1),
+		monitor: monitor}
 	go func() { in.done <- cmd.Wait() }()
 
 	connPath := filepath.Join(dataDir, config.ConnectionFile)
@@ -162,4 +172,45 @@ func processesOf(dir string) []int {
 func isZombie(stat string) bool {
 	i := strings.LastIndexByte(stat, ')')
 	return i >= 0 && strings.HasPrefix(stat[i+1:], " Z")
+}
+
+// freeAddr is a free loopback address for natch up's NATS monitoring
+// endpoint ("" if none could be found: the counts are then not taken).
+// Another process could take the port before natch up does; the bench then
+// fails to start natch and says so.
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return ""
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// serverMsgs are the embedded NATS server's message counters (/varz):
+// messages received from clients and sent to them.
+type serverMsgs struct {
+	In  int64 `json:"in_msgs"`
+	Out int64 `json:"out_msgs"`
+}
+
+// varz reads the embedded server's message counters.
+func (in *instance) varz(ctx context.Context) (serverMsgs, error) {
+	var v serverMsgs
+	if in.monitor == "" {
+		return v, errors.New("no monitoring address")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+in.monitor+"/varz", nil)
+	if err != nil {
+		return v, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return v, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return v, fmt.Errorf("GET /varz: %s", resp.Status)
+	}
+	return v, json.NewDecoder(resp.Body).Decode(&v)
 }

@@ -192,6 +192,12 @@ func writeTables(w io.Writer, s summary) {
 		fmt.Fprintf(w, "mean: natch %.0f tasks/s, baseline %.0f tasks/s, ratio %.3f\n", t.NatchRate, t.BaselineRate, t.Ratio)
 		fmt.Fprintf(w, "CPU per task: natch %.2f ms, baseline %.2f ms, ratio %.3f (the throughput ratio to expect when CPU-bound)\n",
 			t.NatchCPUMs, t.BaselineCPUMs, t.CPURatio)
+		for i, n := range t.Natch {
+			if n.ServerInPerTask > 0 {
+				fmt.Fprintf(w, "NATS messages per task, natch #%d: %.2f received from clients, %.2f sent to them (adds included)\n",
+					i+1, n.ServerInPerTask, n.ServerOutPerTask)
+			}
+		}
 	}
 	if r := s.Submit; r != nil {
 		fmt.Fprintf(w, "\nSubmit rate (pool with 0 nodes, addtaskcollection of 100 tasks)\n")

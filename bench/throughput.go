@@ -47,6 +47,11 @@ type natchRun struct {
 	Failed int `json:"failed"`
 	// CPU is the CPU used from the start to the last poll.
 	CPU cpuUse `json:"cpu"`
+	// ServerInPerTask and ServerOutPerTask are the messages the embedded
+	// NATS server received from and sent to its clients (dispatcher,
+	// worker, …) over the same span, per task (0 when not measured).
+	ServerInPerTask  float64 `json:"serverInPerTask,omitempty"`
+	ServerOutPerTask float64 `json:"serverOutPerTask,omitempty"`
 	// Progress describes how steadily tasks completed.
 	Progress progress `json:"progress"`
 	// List is the listing of the job's tasks done afterwards (to read
@@ -225,6 +230,7 @@ func throughputNatch(ctx context.Context, o options, p *printer) (run natchRun, 
 		return run, fmt.Errorf("want 1 worker process, found %v", workers)
 	}
 	meter := newCPUMeter(in.pid(), workers)
+	msgsBefore, msgsErr := in.varz(ctx)
 	start := time.Now()
 	addDone := make(chan error, 1)
 	go func() {
@@ -263,6 +269,12 @@ func throughputNatch(ctx context.Context, o options, p *printer) (run natchRun, 
 	}
 	d := time.Since(start)
 	run.CPU = meter.since()
+	if msgsErr == nil {
+		if after, err := in.varz(ctx); err == nil {
+			run.ServerInPerTask = float64(after.In-msgsBefore.In) / float64(o.tasks)
+			run.ServerOutPerTask = float64(after.Out-msgsBefore.Out) / float64(o.tasks)
+		}
+	}
 	if addDone != nil {
 		if err := <-addDone; err != nil {
 			return run, err
@@ -272,9 +284,11 @@ func throughputNatch(ctx context.Context, o options, p *printer) (run natchRun, 
 	run.Progress = summarizeProgress(samples, o.tasks)
 	run.Failed = last.Completed - last.Succeeded
 	p.logf("throughput: natch %.0f tasks/s (%.2fs; adds done at %.2fs; %d failed); "+
-		"10%%→90%% of completions at %.0f tasks/s; 1 s windows %.0f–%.0f tasks/s; longest stall %.0f ms",
+		"10%%→90%% of completions at %.0f tasks/s; 1 s windows %.0f–%.0f tasks/s; longest stall %.0f ms; "+
+		"NATS messages per task %.2f in, %.2f out",
 		run.Rate, run.Seconds, run.AddSeconds, run.Failed, run.Progress.SteadyRate,
-		run.Progress.MinWindowRate, run.Progress.MaxWindowRate, run.Progress.LongestStallMs)
+		run.Progress.MinWindowRate, run.Progress.MaxWindowRate, run.Progress.LongestStallMs,
+		run.ServerInPerTask, run.ServerOutPerTask)
 
 	first, lastEnd, lt, err := taskSpan(ctx, c, job)
 	run.List = lt
