@@ -355,7 +355,7 @@ func (w *Worker) putPrepStatus(ctx context.Context, jobID string, change func(*p
 // a "requeued" event, then a delayed Nak, so that another node takes it.
 func (w *Worker) requeuePrep(ctx context.Context, t *task) {
 	defer w.forget(t)
-	log := w.log.With("job_id", t.tm.JobID, "task_id", t.tm.Task.ID, "attempt", t.tm.Attempt)
+	log := w.taskLog(t)
 	now := time.Now()
 	ev := w.event(t, protocol.EventRequeued)
 	ev.StartTime, ev.EndTime = now, now

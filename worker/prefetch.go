@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/natch-io/natch/worker/run"
@@ -47,7 +46,7 @@ type prefetchState struct {
 	ready chan struct{} // the queue got a task (for the starter)
 	wake  chan struct{} // slots were freed or queued tasks left (for the fetch loop)
 
-	runNanos atomic.Int64 // moving average of recent tasks' run time; 0: none yet
+	runTime movingAverage // of recent tasks' run time (weight runAverageWeight)
 
 	// Guarded by Worker.mu.
 	queue       []*task // accepted, not started, oldest first
@@ -59,6 +58,7 @@ type prefetchState struct {
 func (w *Worker) initPrefetch() {
 	w.pf.ready = make(chan struct{}, 1)
 	w.pf.wake = make(chan struct{}, 1)
+	w.pf.runTime.weight = runAverageWeight
 	w.pf.max = w.cfg.Prefetch
 	if w.pf.max == 0 {
 		w.pf.max = 2 * w.slots
@@ -109,8 +109,8 @@ func (w *Worker) prefetchAllowance() int {
 	if w.pf.max == 0 {
 		return 0
 	}
-	avg := w.pf.runNanos.Load()
-	if avg == 0 || time.Duration(avg) >= w.cfg.PrefetchBelow {
+	avg := w.pf.runTime.load()
+	if avg == 0 || avg >= w.cfg.PrefetchBelow {
 		return 0
 	}
 	return w.pf.max
@@ -124,17 +124,7 @@ func (w *Worker) noteRun(t *task, res run.Result) {
 	if t.mi != nil || res.Interrupted || t.started.IsZero() {
 		return
 	}
-	d := max(int64(time.Since(t.started)), 1)
-	for {
-		old := w.pf.runNanos.Load()
-		avg := d
-		if old != 0 {
-			avg = max(old+(d-old)/runAverageWeight, 1)
-		}
-		if w.pf.runNanos.CompareAndSwap(old, avg) {
-			return
-		}
-	}
+	w.pf.runTime.add(time.Since(t.started))
 }
 
 // enqueue queues an accepted task for the starter.

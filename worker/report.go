@@ -42,7 +42,7 @@ type reporter struct {
 	msgID  string        // Nats-Msg-Id prefix, unique to this process
 	seq    uint64        // batches published; the last part of a batch's Nats-Msg-Id
 	last   atomic.Int64  // when the last report was handed over (Unix ns)
-	gap    atomic.Int64  // moving average of the time between reports (ns)
+	gap    movingAverage // of the time between reports (weight 8)
 }
 
 // reportReq is one completed event waiting to be reported.
@@ -68,6 +68,7 @@ func newReporter(account, nodeKey string) reporter {
 		stop:   make(chan struct{}),
 		exited: make(chan struct{}),
 		msgID:  "batch/" + account + "/" + nodeKey + "/" + hex.EncodeToString(nonce[:]) + "/",
+		gap:    movingAverage{weight: 8},
 	}
 }
 
@@ -101,19 +102,13 @@ func (w *Worker) report(ev *protocol.TaskEvent, msg taskMsg) error {
 // A gap counts at most 4 lingers, so that a burst after a long quiet spell
 // starts batching within a few dozen reports.
 func (w *Worker) noteReport(now time.Time) {
-	r, ceiling := &w.rep, int64(4*w.cfg.ReportLinger)
+	r, ceiling := &w.rep, 4*w.cfg.ReportLinger
 	last := r.last.Swap(now.UnixNano())
 	if last == 0 {
-		r.gap.Store(ceiling) // one report says nothing about the rate
+		r.gap.add(ceiling) // one report says nothing about the rate
 		return
 	}
-	d := min(max(now.UnixNano()-last, 0), ceiling)
-	for {
-		old := r.gap.Load()
-		if r.gap.CompareAndSwap(old, old+(d-old)/8) {
-			return
-		}
-	}
+	r.gap.add(min(max(time.Duration(now.UnixNano()-last), 0), ceiling))
 }
 
 // hurryReporter tells the reporter to stop lingering: from now on it
@@ -178,7 +173,7 @@ func (w *Worker) reportLoop(ctx context.Context) {
 		// Linger only while reports come often enough that a linger
 		// gathers several: otherwise (an idle node, a few tasks a second)
 		// each report goes out at once.
-		busy := r.gap.Load() < int64(w.cfg.ReportLinger)/4
+		busy := r.gap.load() < w.cfg.ReportLinger/4
 		if !full && !stopping && hurry != nil && busy {
 			if d := time.Until(b.reqs[0].at.Add(w.cfg.ReportLinger)); d > 0 {
 				timer.Reset(d)

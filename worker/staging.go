@@ -25,7 +25,7 @@ const logQueue = 256
 // sets failureInfo unless the process already failed.
 func (w *Worker) executeWithFiles(ctx context.Context, t *task) run.Result {
 	start := time.Now()
-	log := w.log.With("job_id", t.tm.JobID, "task_id", t.tm.Task.ID, "attempt", t.tm.Attempt)
+	log := w.taskLog(t)
 	wd := filepath.Join(t.dir, run.WorkingDir)
 	if err := w.stager.Stage(ctx, wd, t.tm.Task.ResourceFiles); err != nil {
 		now := time.Now()

@@ -204,7 +204,7 @@ func (w *Worker) taskLog(t *task) *slog.Logger {
 
 // requeue gives a task back: a "requeued" event, then a Nak.
 func (w *Worker) requeue(ctx context.Context, t *task, res run.Result) {
-	log := w.log.With("job_id", t.tm.JobID, "task_id", t.tm.Task.ID, "attempt", t.tm.Attempt)
+	log := w.taskLog(t)
 	ev := w.event(t, protocol.EventRequeued)
 	ev.StartTime, ev.EndTime = res.StartTime, res.EndTime
 	if err := w.publish(ctx, ev, 3); err != nil {

@@ -96,13 +96,10 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 	out := make([]added, len(tasks))
 	now := batch.At(s.st.Now())
 	jobKey := batch.Key(job.ID)
-	type pending struct {
-		i   int
-		key string
-		fut jetstream.PubAckFuture
-	}
-	var creates []pending
-	kvPrefix := "$KV." + topology.TasksBucket + "."
+	var (
+		creates []state.Write[state.TaskRecord] // every valid task's record, created at revision 0
+		idx     []int                           // the task of each create
+	)
 	var pkgs *resolver     // only tasks with package references pay for one
 	var miPool *batch.Pool // read once, for multi-instance tasks only
 	for i, t := range tasks {
@@ -135,33 +132,23 @@ func (s *Service) addTasks(ctx context.Context, account string, job *state.JobRe
 			rec.SubmitSeq = submitSeqs[i]
 		}
 		out[i].rec = rec
-		key := topology.TaskKey(account, jobKey, batch.Key(t.ID))
-		b, err := json.Marshal(rec)
-		if err != nil {
-			out[i].err = batch.InvalidBody("", err.Error())
-			continue
-		}
-		fut, err := s.js.PublishAsync(kvPrefix+key, b, jetstream.WithExpectLastSequencePerSubject(0))
-		if err != nil {
-			// Too many in flight or similar: fall back to a plain create below.
-			creates = append(creates, pending{i: i, key: key})
-			continue
-		}
-		creates = append(creates, pending{i: i, key: key, fut: fut})
+		creates = append(creates, state.Write[state.TaskRecord]{Key: topology.TaskKey(account, jobKey, batch.Key(t.ID)), Value: rec})
+		idx = append(idx, i)
 	}
-	// Collect the creates; resolve conflicts and failures one by one.
+	// Create every record with one pipelined round; a create that found the
+	// key taken, or failed, is decided one by one.
 	var ready []int
-	for _, p := range creates {
-		rev, err := waitAck(ctx, p.fut)
-		if err != nil {
-			rev, err = s.createSlow(ctx, p.key, out[p.i].rec)
+	for n, r := range s.st.Tasks.UpdateManyAt(ctx, creates) {
+		i, key, rev, err := idx[n], creates[n].Key, r.Revision, r.Err
+		if err != nil || !r.OK {
+			rev, err = s.createSlow(ctx, key, out[i].rec)
 		}
 		if err != nil {
-			out[p.i].err = err
+			out[i].err = err
 			continue
 		}
-		s.recs.put(p.key, out[p.i].rec, rev)
-		ready = append(ready, p.i)
+		s.recs.put(key, out[i].rec, rev)
+		ready = append(ready, i)
 	}
 	// Tasks with dependencies wait: register them with what they wait for;
 	// those whose dependencies are already met are queued by that.
@@ -255,6 +242,9 @@ func (s *Service) addDependents(ctx context.Context, account string, job *state.
 // key that held a deleted task, and for pipelined creates that failed.
 func (s *Service) createSlow(ctx context.Context, key string, rec *state.TaskRecord) (uint64, error) {
 	rev, err := s.st.Tasks.Create(ctx, key, rec)
+	if me := (*json.MarshalerError)(nil); errors.As(err, &me) {
+		return 0, batch.InvalidBody("", err.Error()) // a raw JSON field of the task that is not JSON
+	}
 	if !errors.Is(err, batch.ErrTaskExists) || rec.SubmitSeq == 0 {
 		return rev, err
 	}
