@@ -296,3 +296,46 @@ type SubmitError struct {
 	TaskID string           `json:"taskId"`
 	Error  *batch.WireError `json:"error"`
 }
+
+// AppendJSON appends the record as encoding/json would encode it, without
+// reflection for the fields a task's life changes (batch.Task.AppendJSON):
+// the dispatcher encodes a record each time it writes one.
+func (r *TaskRecord) AppendJSON(b []byte) ([]byte, error) {
+	start := len(b)
+	b = append(b, '{')
+	b, err := r.Task.AppendJSONFields(b)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `,"natchPoolKey":`...)
+	b = batch.AppendJSONString(b, r.PoolKey)
+	b = append(b, `,"natchAttempt":`...)
+	b = strconv.AppendInt(b, int64(r.Attempt), 10)
+	if r.Delivery != 0 {
+		b = append(b, `,"natchDelivery":`...)
+		b = strconv.AppendInt(b, int64(r.Delivery), 10)
+	}
+	if r.SubmitSeq != 0 {
+		b = append(b, `,"natchSubmitSeq":`...)
+		b = strconv.AppendUint(b, r.SubmitSeq, 10)
+	}
+	if len(r.Waiting) > 0 {
+		w, err := r.Waiting.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"natchWaiting":`...), w...)
+	}
+	if r.BlockedBy != "" {
+		b = append(b, `,"natchBlockedBy":`...)
+		b = batch.AppendJSONString(b, r.BlockedBy)
+	}
+	if len(r.AppPackages) > 0 {
+		p, err := json.Marshal(r.AppPackages)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"natchAppPackages":`...), p...)
+	}
+	return batch.CloseJSONObject(b, start), nil
+}

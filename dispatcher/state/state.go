@@ -113,7 +113,7 @@ func (r *Repo[T]) Get(ctx context.Context, key string) (*T, uint64, error) {
 
 // Create writes a new value; an existing key gives the repo's exists error.
 func (r *Repo[T]) Create(ctx context.Context, key string, v *T) (uint64, error) {
-	b, err := json.Marshal(v)
+	b, err := encode(v)
 	if err != nil {
 		return 0, err
 	}
@@ -132,7 +132,7 @@ func (r *Repo[T]) Create(ctx context.Context, key string, v *T) (uint64, error) 
 
 // Put writes a value unconditionally.
 func (r *Repo[T]) Put(ctx context.Context, key string, v *T) (uint64, error) {
-	b, err := json.Marshal(v)
+	b, err := encode(v)
 	if err != nil {
 		return 0, err
 	}
@@ -170,7 +170,7 @@ func (r *Repo[T]) cas(ctx context.Context, key string, create bool, mutate func(
 			}
 			return nil, 0, err
 		}
-		b, err := json.Marshal(v)
+		b, err := encode(v)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -196,7 +196,7 @@ func (r *Repo[T]) cas(ctx context.Context, key string, create bool, mutate func(
 // UpdateAt writes v if the key is still at rev. ok is false on a
 // concurrent change.
 func (r *Repo[T]) UpdateAt(ctx context.Context, key string, v *T, rev uint64) (nrev uint64, ok bool, err error) {
-	b, err := json.Marshal(v)
+	b, err := encode(v)
 	if err != nil {
 		return 0, false, err
 	}
@@ -234,7 +234,7 @@ func (r *Repo[T]) UpdateManyAt(ctx context.Context, ws []Write[T]) []WriteResult
 	futs := make([]jetstream.PubAckFuture, len(ws))
 	prefix := "$KV." + r.kv.Bucket() + "."
 	for i, w := range ws {
-		b, err := json.Marshal(w.Value)
+		b, err := encode(w.Value)
 		if err != nil {
 			out[i].Err = err
 			continue
@@ -347,4 +347,18 @@ func isRevisionMismatch(err error) bool {
 	}
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// appender is a value with an encoder of its own (TaskRecord.AppendJSON),
+// which writes what encoding/json would, faster.
+type appender interface {
+	AppendJSON(b []byte) ([]byte, error)
+}
+
+// encode encodes a stored value.
+func encode(v any) ([]byte, error) {
+	if a, ok := v.(appender); ok {
+		return a.AppendJSON(make([]byte, 0, 1024))
+	}
+	return json.Marshal(v)
 }
