@@ -4,6 +4,14 @@ BIN      := bin/natch
 DATA_DIR ?= natch-data
 PKGS     := ./...
 
+# encoding/json on its v2 engine (Go 1.25+, GOEXPERIMENT=jsonv2): the same
+# API and output, decoding about twice as fast and encoding a little faster,
+# in natch and in the NATS client and server it embeds (PubAcks, pull
+# requests). The whole test suite passes both ways; a toolchain that does
+# not know the experiment builds without it. Override with GOEXPERIMENT=.
+GOEXPERIMENT ?= $(shell GOEXPERIMENT=jsonv2 $(GO) env GOEXPERIMENT >/dev/null 2>&1 && echo jsonv2)
+export GOEXPERIMENT
+
 .DEFAULT_GOAL := help
 
 .PHONY: help
