@@ -34,7 +34,13 @@ func (r *response) setHeader(k, v string) {
 // withMetadata marshals v as a JSON object whose first property is
 // "odata.metadata": meta.
 func withMetadata(meta string, v any) ([]byte, error) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if a, ok := v.(interface{ AppendJSON([]byte) ([]byte, error) }); ok {
+		b, err = a.AppendJSON(nil) // batch.Task: no reflection, same bytes
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		return nil, err
 	}
