@@ -125,7 +125,7 @@ func (w *Worker) taskEnv(t *task) []string {
 		"AZ_BATCH_JOB_ID="+t.tm.JobID,
 		"AZ_BATCH_TASK_ID="+t.tm.Task.ID,
 		"AZ_BATCH_TASK_DIR="+t.dir,
-		"AZ_BATCH_TASK_WORKING_DIR="+filepath.Join(t.dir, run.WorkingDir),
+		"AZ_BATCH_TASK_WORKING_DIR="+t.dir+string(filepath.Separator)+run.WorkingDir,
 	)
 	if jp := t.tm.JobPreparation; jp != nil {
 		env = append(env, w.prepDirEnv(t.tm.JobID, jp)...)

@@ -476,7 +476,7 @@ func (w *Worker) accept(ctx context.Context, msg taskMsg) *task {
 	if rs := t.tm.Task.RequiredSlots; rs != nil && *rs > 1 {
 		t.slots = min(*rs, w.slots)
 	}
-	t.dir = filepath.Join(w.rootDir, "workitems", t.tm.JobID, "job-1", t.tm.Task.ID)
+	t.dir = w.taskDir(t.tm.JobID, t.tm.Task.ID)
 	if t.tm.Task.MultiInstanceSettings.Instances() > 1 && !w.admitInstance(ctx, t) { // multiinstance.go
 		return nil
 	}
@@ -486,6 +486,17 @@ func (w *Worker) accept(ctx context.Context, msg taskMsg) *task {
 	w.held[t] = struct{}{}
 	w.mu.Unlock()
 	return t
+}
+
+// taskDir is a task's directory, $AZ_BATCH_NODE_ROOT_DIR/workitems/<job>/job-1/<task>.
+// The ids are valid (letters, digits, '-' and '_'), and the root is clean,
+// so plain concatenation gives what filepath.Join would, without its Clean.
+func (w *Worker) taskDir(jobID, taskID string) string {
+	if w.rootDir == string(filepath.Separator) {
+		return filepath.Join(w.rootDir, "workitems", jobID, "job-1", taskID)
+	}
+	const sep = string(filepath.Separator)
+	return w.rootDir + sep + "workitems" + sep + jobID + sep + "job-1" + sep + taskID
 }
 
 // forget drops a settled task.

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/shlex"
 
@@ -181,18 +182,19 @@ func (r *Runner) Run(ctx context.Context, s Spec) Result {
 		res.FailureInfo = &batch.TaskFailureInformation{Category: category, Code: code, Message: msg}
 		return res
 	}
-	wd := filepath.Join(s.TaskDir, WorkingDir)
+	dir := filepath.Clean(s.TaskDir) + string(filepath.Separator)
+	wd := dir + WorkingDir
 	if err := makeDirs(s.TaskDir, wd); err != nil {
 		return fail(batch.CategoryServer, protocol.CodeResourceDirCreate,
 			"The task directory could not be created: "+err.Error())
 	}
-	stdout, err := createFile(filepath.Join(s.TaskDir, StdoutFile))
+	stdout, err := createFile(dir + StdoutFile)
 	if err != nil {
 		return fail(batch.CategoryServer, protocol.CodeResourceDirCreate,
 			"The task's stdout file could not be created: "+err.Error())
 	}
 	defer stdout.Close()
-	stderr, err := createFile(filepath.Join(s.TaskDir, StderrFile))
+	stderr, err := createFile(dir + StderrFile)
 	if err != nil {
 		return fail(batch.CategoryServer, protocol.CodeResourceDirCreate,
 			"The task's stderr file could not be created: "+err.Error())
@@ -203,7 +205,7 @@ func (r *Runner) Run(ctx context.Context, s Spec) Result {
 		return fail(batch.CategoryServer, protocol.CodeCommandLaunch, "open "+os.DevNull+": "+err.Error())
 	}
 
-	args, err := shlex.Split(s.CommandLine)
+	args, err := splitCommandLine(s.CommandLine)
 	if err != nil {
 		return fail(batch.CategoryUser, protocol.CodeCommandLaunch,
 			fmt.Sprintf("The command line could not be parsed: %v", err))
@@ -318,6 +320,21 @@ func (g *group) exited() (interrupted, wallClock bool) {
 	defer g.mu.Unlock()
 	g.done = true
 	return g.interrupted, g.wallClock
+}
+
+// splitCommandLine splits a command line into arguments with shell-style
+// quoting (shlex). A line with nothing to interpret (no quotes, backslashes
+// or comments) is split on blanks directly, as shlex would split it.
+func splitCommandLine(line string) ([]string, error) {
+	for i := 0; i < len(line); i++ {
+		switch c := line[i]; {
+		case c == '"' || c == '\'' || c == '\\' || c == '#' || c >= utf8.RuneSelf:
+			return shlex.Split(line)
+		case c < ' ' && c != '\t' && c != '\n' && c != '\r':
+			return shlex.Split(line)
+		}
+	}
+	return strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }), nil
 }
 
 // makeDirs creates dir and wd (inside dir) with as few system calls as the
