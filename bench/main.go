@@ -100,7 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.stageMB, "stage-mb", 1024, "MiB staged and uploaded in the staging benchmark (e.g. 64 for a quick run)")
 	fs.IntVar(&o.stageFiles, "stage-files", 256, "files the staging benchmark's bytes are split into")
 	fs.IntVar(&o.tasks, "tasks", 20000, "tasks in the throughput benchmark (natch and baseline)")
-	fs.IntVar(&o.rounds, "rounds", 1, "natch runs in the throughput benchmark; baseline runs before and after each")
+	fs.IntVar(&o.rounds, "rounds", 3, "natch runs in the throughput benchmark; baseline runs before and after each (the verdict is the median of the runs' ratios)")
 	fs.IntVar(&o.addConcurrency, "add-concurrency", 8, "addtaskcollection requests in flight in the throughput benchmark")
 	fs.DurationVar(&o.poll, "poll", 50*time.Millisecond, "taskcounts poll interval in the throughput benchmark")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up a throughput run after this long")

@@ -79,6 +79,12 @@ type throughputResult struct {
 	// expect when the CPUs are the limit. It depends less on other load
 	// than Ratio does.
 	CPURatio float64 `json:"cpuRatio"`
+	// RoundRatios are each natch run's rate over the mean of the two
+	// baseline runs around it; MedianRatio is their median, the verdict:
+	// the host's load (CPU steal) changes from one run to the next, and a
+	// run's neighbours saw the closest conditions.
+	RoundRatios []float64 `json:"roundRatios"`
+	MedianRatio float64   `json:"medianRatio"`
 }
 
 // runThroughput runs baseline and natch alternately, rounds natch runs
@@ -128,6 +134,11 @@ func runThroughput(ctx context.Context, o options, p *printer) (*throughputResul
 	}
 	res.Ratio = res.NatchRate / res.BaselineRate
 	res.CPURatio = res.BaselineCPUMs / res.NatchCPUMs
+	for i, n := range res.Natch {
+		around := (res.Baseline[i].Rate + res.Baseline[i+1].Rate) / 2
+		res.RoundRatios = append(res.RoundRatios, n.Rate/around)
+	}
+	res.MedianRatio = median(res.RoundRatios)
 	return res, nil
 }
 
