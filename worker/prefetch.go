@@ -130,6 +130,12 @@ func (w *Worker) noteRun(t *task, res run.Result) {
 // enqueue queues an accepted task for the starter.
 func (w *Worker) enqueue(t *task) {
 	w.mu.Lock()
+	if w.droppedLocked(t) { // drop.go: its job or the task ended meanwhile
+		delete(w.held, t)
+		w.mu.Unlock()
+		w.ackDropped(t.msg, t.tm)
+		return
+	}
 	w.pf.queue = append(w.pf.queue, t)
 	w.pf.queuedSlots += t.slots
 	if t.mi != nil {

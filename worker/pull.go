@@ -323,6 +323,24 @@ func (t taskMsg) NumDelivered() (int, error) {
 	return n, nil
 }
 
+// StreamSeq is the message's sequence in the stream, from its reply
+// subject (the token after the delivery count); 0 if it has none.
+func (t taskMsg) StreamSeq() uint64 {
+	tokens := strings.Split(t.m.Reply, ".")
+	i := 5
+	if len(tokens) >= 11 {
+		i = 7
+	}
+	if len(tokens) < 9 || tokens[0] != "$JS" || tokens[1] != "ACK" || i >= len(tokens) {
+		return 0
+	}
+	n, err := strconv.ParseUint(tokens[i], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 // NumPending is the number of messages the consumer still had for delivery
 // when the message was delivered (the pool's backlog), from its reply
 // subject: the token after the timestamp (the last one of the 9-token form,

@@ -73,6 +73,7 @@ type Worker struct {
 
 	mu             sync.Mutex // guards the fields below
 	held           map[*task]struct{}
+	drops          []dropRule // DropQueued commands still applied to arriving tasks (drop.go)
 	running        int
 	runningSlots   int
 	totalRun       int
@@ -161,6 +162,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		pull.priority = w.packPriority
 	}
 	sub, err := w.nc.Subscribe(topology.NodeSubject(w.cfg.Account, w.nodeKey, "*"), w.handleCommand)
+	var dropSub *nats.Subscription
+	if err == nil {
+		dropSub, err = w.nc.Subscribe(topology.PoolDropSubject(w.cfg.Account, w.poolKey), w.onDropQueued) // drop.go
+		if err != nil {
+			_ = sub.Unsubscribe()
+		}
+	}
 	if err != nil {
 		_ = pull.close()
 		w.deleteRecord(context.WithoutCancel(ctx))
@@ -211,7 +219,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.stopReporter() // every task is settled: nothing waits for a report any more
 	w.runners.stop()
-	if err := sub.Unsubscribe(); err != nil {
+	if err := errors.Join(sub.Unsubscribe(), dropSub.Unsubscribe()); err != nil {
 		w.log.WarnContext(ctx, "unsubscribe node commands", "err", err)
 	}
 	w.closePrep()

@@ -277,13 +277,18 @@ func (s *Service) queueActive(ctx context.Context, account string, job *state.Jo
 	return nil
 }
 
-// purgeJob removes every queued ready message of a job.
+// purgeJob removes every queued ready message of a job, and tells the
+// pool's nodes to drop those they hold for a slot.
 func (s *Service) purgeJob(ctx context.Context, account string, job *state.JobRecord) error {
 	str, err := s.js.Stream(ctx, topology.TasksStream)
 	if err != nil {
 		return err
 	}
-	return str.Purge(ctx, jetstream.WithPurgeSubject(topology.JobTasksFilter(account, job.PoolKey, batch.Key(job.ID))))
+	if err := str.Purge(ctx, jetstream.WithPurgeSubject(topology.JobTasksFilter(account, job.PoolKey, batch.Key(job.ID)))); err != nil {
+		return err
+	}
+	s.dropQueued(ctx, account, job.PoolKey, job.ID, "")
+	return nil
 }
 
 // jobNotEnding refuses a change of a job that is ending or has ended.

@@ -225,11 +225,7 @@ func (s *Service) goTeardown(account string, rec *state.JobRecord) {
 func (s *Service) teardown(ctx context.Context, account string, rec *state.JobRecord) error {
 	jobKey := batch.Key(rec.ID)
 	key := topology.JobKey(account, jobKey)
-	str, err := s.js.Stream(ctx, topology.TasksStream)
-	if err != nil {
-		return err
-	}
-	if err := str.Purge(ctx, jetstream.WithPurgeSubject(topology.JobTasksFilter(account, rec.PoolKey, jobKey))); err != nil {
+	if err := s.purgeJob(ctx, account, rec); err != nil {
 		return err
 	}
 	tasks, err := s.st.Tasks.List(ctx, topology.JobTaskKeys(account, jobKey))

@@ -164,6 +164,30 @@ func (s *Service) purgeQueued(ctx context.Context, account, poolKey, jobKey, tas
 	return str.Purge(ctx, jetstream.WithPurgeSubject(topology.TaskSubject(account, poolKey, jobKey, taskKey)))
 }
 
+// dropQueued tells the pool's nodes that the job's queued tasks (or one of
+// them, taskID) must not start (protocol.DropQueued): call it after the
+// messages were purged from the pool's queue, for those a node already took
+// and holds for a slot. Best effort: a node that misses it starts the task,
+// and the dispatcher kills it or ignores its result, as before.
+func (s *Service) dropQueued(ctx context.Context, account, poolKey, jobID, taskID string) {
+	str, err := s.js.Stream(ctx, topology.TasksStream)
+	var info *jetstream.StreamInfo
+	if err == nil {
+		info, err = str.Info(ctx)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "drop queued tasks on nodes", "job", jobID, "task", taskID, "err", err)
+		return
+	}
+	data, err := json.Marshal(protocol.DropQueued{JobID: jobID, TaskID: taskID, UpToSeq: info.State.LastSeq})
+	if err == nil {
+		err = s.nc.Publish(topology.PoolDropSubject(account, poolKey), data)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "drop queued tasks on nodes", "job", jobID, "task", taskID, "err", err)
+	}
+}
+
 // killOnNode asks the node running a task to kill it. Best effort: a node
 // that is gone has nothing to kill.
 func (s *Service) killOnNode(ctx context.Context, account string, t *state.TaskRecord, jobID, reason string) {

@@ -325,6 +325,9 @@ func (s *Service) TerminateTask(ctx context.Context, account, jobID, taskID stri
 		return err
 	}
 	s.kickIfGated(ctx, account, jobID)
+	if ended != nil && ended.State == batch.TaskActive {
+		s.dropQueued(ctx, account, ended.PoolKey, jobID, taskID)
+	}
 	if ended != nil && holdsNode(t) {
 		s.killOnNode(ctx, account, t, jobID, "The task was terminated by user request.")
 	}
@@ -397,6 +400,7 @@ func (s *Service) DeleteTask(ctx context.Context, account, jobID, taskID string,
 		if err := s.purgeQueued(ctx, account, t.PoolKey, batch.Key(jobID), batch.Key(taskID)); err != nil {
 			return err
 		}
+		s.dropQueued(ctx, account, t.PoolKey, jobID, taskID)
 		s.endMultiInstance(ctx, account, jobID, t) // multiinstance.go
 	}
 	if holdsNode(t) {

@@ -64,3 +64,27 @@ type UploadLogsResult struct {
 	VirtualDirectoryName  string `json:"virtualDirectoryName"`
 	NumberOfFilesUploaded int    `json:"numberOfFilesUploaded"`
 }
+
+// DropQueued tells every node of a pool that a job's queued tasks, or one
+// of them, must not start: the job was terminated, deleted or disabled, or
+// the task was terminated or deleted, while it waited on a node for a slot
+// (prefetched: taken from the queue, so the dispatcher's purge of the
+// queue missed it, and not started, so the dispatcher does not know the
+// node). It is published, not requested, on topology.PoolDropSubject.
+// A node removes the matching tasks from its queue without running them
+// and acknowledges their messages; it does the same for a matching task
+// it takes within DropQueuedTTL, which covers a delivery on its way when
+// the command came.
+type DropQueued struct {
+	JobID string `json:"jobId"`
+	// TaskID is the task to drop; empty drops every queued task of the job.
+	TaskID string `json:"taskId,omitempty"`
+	// UpToSeq is the pool queue's (the tasks stream's) last sequence once the
+	// dispatcher purged it: only messages at or below it are dropped, so a
+	// task queued again later (a re-enabled job) runs.
+	UpToSeq uint64 `json:"upToSeq"`
+}
+
+// DropQueuedTTL is how long a node applies a DropQueued to the tasks it
+// takes after the command came.
+const DropQueuedTTL = 30 * time.Second

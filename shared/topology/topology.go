@@ -176,6 +176,13 @@ func NodeSubject(account, node, command string) string {
 	return "natch.node." + account + "." + node + "." + command
 }
 
+// PoolDropSubject is where the dispatcher tells a pool's nodes which
+// queued tasks must not start (protocol.DropQueued); every node of the pool
+// subscribes to it.
+func PoolDropSubject(account, pool string) string {
+	return "natch.pooldrop." + account + "." + pool
+}
+
 // TaskKey is a task's key in the tasks bucket.
 func TaskKey(account, job, task string) string { return account + "." + job + "." + task }
 
