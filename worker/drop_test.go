@@ -36,7 +36,7 @@ func TestDropQueuedTasks(t *testing.T) {
 	}
 	drop(protocol.DropQueued{JobID: "Job1", TaskID: tiny[1]}) // one task
 	drop(protocol.DropQueued{JobID: "JOB1"})                  // the rest of the job (ids are case-insensitive)
-	b.publishAsync(t, task("late", "true"))                  // queued after the command: runs
+	b.publishAsync(t, task("late", "true"))                   // queued after the command: runs
 
 	for _, id := range blockers {
 		b.event(t, protocol.EventCompleted, id)
