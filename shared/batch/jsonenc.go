@@ -51,24 +51,15 @@ func (t *Task) AppendJSONFields(b []byte) ([]byte, error) {
 	b = appendTimeField(b, "previousStateTransitionTime", t.PreviousStateTransitionTime)
 	b = appendKey(b, "commandLine")
 	b = AppendJSONString(b, t.CommandLine)
-	rare := []struct {
-		name  string
-		set   bool
-		value any
-	}{
-		{"containerSettings", len(t.ContainerSettings) > 0, t.ContainerSettings},
-		{"resourceFiles", len(t.ResourceFiles) > 0, t.ResourceFiles},
-		{"outputFiles", len(t.OutputFiles) > 0, t.OutputFiles},
-		{"environmentSettings", len(t.EnvironmentSettings) > 0, t.EnvironmentSettings},
-		{"affinityInfo", len(t.AffinityInfo) > 0, t.AffinityInfo},
-		{"constraints", t.Constraints != nil, t.Constraints},
-	}
-	for _, f := range rare {
-		if f.set {
-			if b, err = appendMarshaled(b, f.name, f.value); err != nil {
-				return nil, err
-			}
-		}
+	b, err = appendRare(b,
+		rareField{"containerSettings", len(t.ContainerSettings) > 0, t.ContainerSettings},
+		rareField{"resourceFiles", len(t.ResourceFiles) > 0, t.ResourceFiles},
+		rareField{"outputFiles", len(t.OutputFiles) > 0, t.OutputFiles},
+		rareField{"environmentSettings", len(t.EnvironmentSettings) > 0, t.EnvironmentSettings},
+		rareField{"affinityInfo", len(t.AffinityInfo) > 0, t.AffinityInfo},
+		rareField{"constraints", t.Constraints != nil, t.Constraints})
+	if err != nil {
+		return nil, err
 	}
 	if t.RequiredSlots != nil {
 		b = appendKey(b, "requiredSlots")
@@ -100,17 +91,24 @@ func (t *Task) AppendJSONFields(b []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	rare = []struct {
-		name  string
-		set   bool
-		value any
-	}{
-		{"dependsOn", t.DependsOn != nil, t.DependsOn},
-		{"applicationPackageReferences", len(t.ApplicationPackageReferences) > 0, t.ApplicationPackageReferences},
-		{"authenticationTokenSettings", t.AuthenticationTokenSettings != nil, t.AuthenticationTokenSettings},
-		{"natchWaitReason", t.WaitReason != nil, t.WaitReason},
-	}
-	for _, f := range rare {
+	return appendRare(b,
+		rareField{"dependsOn", t.DependsOn != nil, t.DependsOn},
+		rareField{"applicationPackageReferences", len(t.ApplicationPackageReferences) > 0, t.ApplicationPackageReferences},
+		rareField{"authenticationTokenSettings", t.AuthenticationTokenSettings != nil, t.AuthenticationTokenSettings},
+		rareField{"natchWaitReason", t.WaitReason != nil, t.WaitReason})
+}
+
+// rareField is a member encoded by encoding/json when set (omitempty).
+type rareField struct {
+	name  string
+	set   bool
+	value any
+}
+
+// appendRare appends the fields that are set, in order.
+func appendRare(b []byte, fields ...rareField) ([]byte, error) {
+	var err error
+	for _, f := range fields {
 		if f.set {
 			if b, err = appendMarshaled(b, f.name, f.value); err != nil {
 				return nil, err
