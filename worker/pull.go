@@ -325,34 +325,25 @@ func (t taskMsg) NumDelivered() (int, error) {
 
 // StreamSeq is the message's sequence in the stream, from its reply
 // subject (the token after the delivery count); 0 if it has none.
-func (t taskMsg) StreamSeq() uint64 {
-	tokens := strings.Split(t.m.Reply, ".")
-	i := 5
-	if len(tokens) >= 11 {
-		i = 7
-	}
-	if len(tokens) < 9 || tokens[0] != "$JS" || tokens[1] != "ACK" || i >= len(tokens) {
-		return 0
-	}
-	n, err := strconv.ParseUint(tokens[i], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return n
-}
+func (t taskMsg) StreamSeq() uint64 { return t.ackNumber(5) }
 
 // NumPending is the number of messages the consumer still had for delivery
 // when the message was delivered (the pool's backlog), from its reply
 // subject: the token after the timestamp (the last one of the 9-token form,
 // the 11th of the longer one); 0 when the subject carries none.
-func (t taskMsg) NumPending() uint64 {
+func (t taskMsg) NumPending() uint64 { return t.ackNumber(8) }
+
+// ackNumber is the number in token i of the reply subject's 9-token form
+// ($JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.
+// <timestamp>.<pending>), i+2 of the longer form (with a domain and an
+// account hash after ACK); 0 when there is none. It does not allocate.
+func (t taskMsg) ackNumber(i int) uint64 {
 	r := t.m.Reply
 	if !strings.HasPrefix(r, "$JS.ACK.") {
 		return 0
 	}
-	i := 8
 	if strings.Count(r, ".") >= 10 {
-		i = 10
+		i += 2
 	}
 	for range i {
 		k := strings.IndexByte(r, '.')

@@ -51,6 +51,22 @@ func TestTaskMsgNumPending(t *testing.T) {
 	}
 }
 
+func TestTaskMsgStreamSeq(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		reply string
+		want  uint64
+	}{
+		{reply: "$JS.ACK.NATCH_TASKS.pool_a_p.3.10.9.1700000000000000000.42", want: 10},
+		{reply: "$JS.ACK._.ACCHASH.NATCH_TASKS.pool_a_p.4.12.9.1700000000000000000.7.RaNd0m", want: 12},
+		{reply: "_INBOX.abc", want: 0},
+		{reply: "$JS.ACK.a.b", want: 0},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, taskMsg{m: &nats.Msg{Reply: tt.reply}}.StreamSeq(), tt.reply)
+	}
+}
+
 func TestCleanPath(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
