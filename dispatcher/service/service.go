@@ -144,7 +144,7 @@ func (s *Service) taskMsg(ctx context.Context, account string, job *state.JobRec
 	}
 	m.AppPackages = t.AppPackages
 	m.JobPreparation = job.JobPreparationTask
-	b, err := json.Marshal(&m)
+	b, err := m.AppendJSON(make([]byte, 0, 512))
 	if err != nil {
 		return nil, err
 	}

@@ -51,15 +51,17 @@ func (t *Task) AppendJSONFields(b []byte) ([]byte, error) {
 	b = appendTimeField(b, "previousStateTransitionTime", t.PreviousStateTransitionTime)
 	b = appendKey(b, "commandLine")
 	b = AppendJSONString(b, t.CommandLine)
-	b, err = appendRare(b,
-		rareField{"containerSettings", len(t.ContainerSettings) > 0, t.ContainerSettings},
-		rareField{"resourceFiles", len(t.ResourceFiles) > 0, t.ResourceFiles},
-		rareField{"outputFiles", len(t.OutputFiles) > 0, t.OutputFiles},
-		rareField{"environmentSettings", len(t.EnvironmentSettings) > 0, t.EnvironmentSettings},
-		rareField{"affinityInfo", len(t.AffinityInfo) > 0, t.AffinityInfo},
-		rareField{"constraints", t.Constraints != nil, t.Constraints})
+	b, err = AppendJSONMembers(b,
+		JSONMember{"containerSettings", len(t.ContainerSettings) > 0, t.ContainerSettings},
+		JSONMember{"resourceFiles", len(t.ResourceFiles) > 0, t.ResourceFiles},
+		JSONMember{"outputFiles", len(t.OutputFiles) > 0, t.OutputFiles},
+		JSONMember{"environmentSettings", len(t.EnvironmentSettings) > 0, t.EnvironmentSettings},
+		JSONMember{"affinityInfo", len(t.AffinityInfo) > 0, t.AffinityInfo})
 	if err != nil {
 		return nil, err
+	}
+	if c := t.Constraints; c != nil { // every added task has them (defaults)
+		b = c.appendJSON(appendKey(b, "constraints"))
 	}
 	if t.RequiredSlots != nil {
 		b = appendKey(b, "requiredSlots")
@@ -91,31 +93,49 @@ func (t *Task) AppendJSONFields(b []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return appendRare(b,
-		rareField{"dependsOn", t.DependsOn != nil, t.DependsOn},
-		rareField{"applicationPackageReferences", len(t.ApplicationPackageReferences) > 0, t.ApplicationPackageReferences},
-		rareField{"authenticationTokenSettings", t.AuthenticationTokenSettings != nil, t.AuthenticationTokenSettings},
-		rareField{"natchWaitReason", t.WaitReason != nil, t.WaitReason})
+	return AppendJSONMembers(b,
+		JSONMember{"dependsOn", t.DependsOn != nil, t.DependsOn},
+		JSONMember{"applicationPackageReferences", len(t.ApplicationPackageReferences) > 0, t.ApplicationPackageReferences},
+		JSONMember{"authenticationTokenSettings", t.AuthenticationTokenSettings != nil, t.AuthenticationTokenSettings},
+		JSONMember{"natchWaitReason", t.WaitReason != nil, t.WaitReason})
 }
 
-// rareField is a member encoded by encoding/json when set (omitempty).
-type rareField struct {
-	name  string
-	set   bool
-	value any
+// JSONMember is an omitempty member that a hand-written encoder leaves to
+// encoding/json (AppendJSONMembers): one rarely set on the hot path.
+type JSONMember struct {
+	Name  string
+	Set   bool // not empty: the member is written
+	Value any
 }
 
-// appendRare appends the fields that are set, in order.
-func appendRare(b []byte, fields ...rareField) ([]byte, error) {
+// AppendJSONMembers appends the members that are set, in order, each after
+// a comma (see AppendJSONFields and CloseJSONObject).
+func AppendJSONMembers(b []byte, members ...JSONMember) ([]byte, error) {
 	var err error
-	for _, f := range fields {
-		if f.set {
-			if b, err = appendMarshaled(b, f.name, f.value); err != nil {
+	for _, m := range members {
+		if m.Set {
+			if b, err = appendMarshaled(b, m.Name, m.Value); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return b, nil
+}
+
+func (c *TaskConstraints) appendJSON(b []byte) []byte {
+	start := len(b)
+	b = append(b, '{')
+	// An ISO 8601 duration needs no escaping.
+	if d := c.MaxWallClockTime; d != nil {
+		b = append(d.append(append(appendKey(b, "maxWallClockTime"), '"')), '"')
+	}
+	if d := c.RetentionTime; d != nil {
+		b = append(d.append(append(appendKey(b, "retentionTime"), '"')), '"')
+	}
+	if n := c.MaxTaskRetryCount; n != nil {
+		b = strconv.AppendInt(appendKey(b, "maxTaskRetryCount"), int64(*n), 10)
+	}
+	return CloseJSONObject(b, start)
 }
 
 func (ei *TaskExecutionInformation) appendJSON(b []byte) ([]byte, error) {
