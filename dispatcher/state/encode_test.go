@@ -1,14 +1,12 @@
 package state
 
 import (
-	"bytes"
 	"encoding/json"
-	"github.com/natch-io/natch/shared/jsonfill"
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/natch-io/natch/shared/batch"
+	"github.com/natch-io/natch/shared/jsonfill"
 )
 
 func benchRecord() *TaskRecord {
@@ -46,22 +44,7 @@ func BenchmarkTaskRecordUnmarshal(b *testing.B) {
 }
 
 func TestTaskRecordAppendJSONMatchesEncodingJSON(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
-	for i := range 3000 {
-		var rec TaskRecord
-		jsonfill.Fill(&rec, r, []float64{0.1, 0.5, 0.9, 1}[i%4])
-		want, err := json.Marshal(&rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := encode(&rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("record %d:\n got %s\nwant %s", i, got, want)
-		}
-	}
+	jsonfill.Check(t, 3000, 5, func(r *TaskRecord) ([]byte, error) { return encode(r) })
 }
 
 func BenchmarkTaskRecordAppendJSON(b *testing.B) {

@@ -40,10 +40,8 @@ func (t *Task) AppendJSONFields(b []byte) ([]byte, error) {
 	b = appendStringField(b, "eTag", t.ETag)
 	b = appendTimeField(b, "lastModified", t.LastModified)
 	b = appendTimeField(b, "creationTime", t.CreationTime)
-	if t.ExitConditions != nil {
-		if b, err = appendMarshaled(b, "exitConditions", t.ExitConditions); err != nil {
-			return nil, err
-		}
+	if b, err = AppendJSONMembers(b, JSONMember{"exitConditions", t.ExitConditions != nil, t.ExitConditions}); err != nil {
+		return nil, err
 	}
 	b = appendStringField(b, "state", t.State)
 	b = appendTimeField(b, "stateTransitionTime", t.StateTransitionTime)
@@ -67,10 +65,8 @@ func (t *Task) AppendJSONFields(b []byte) ([]byte, error) {
 		b = appendKey(b, "requiredSlots")
 		b = strconv.AppendInt(b, int64(*t.RequiredSlots), 10)
 	}
-	if len(t.UserIdentity) > 0 {
-		if b, err = appendMarshaled(b, "userIdentity", t.UserIdentity); err != nil {
-			return nil, err
-		}
+	if b, err = AppendJSONMembers(b, JSONMember{"userIdentity", len(t.UserIdentity) > 0, t.UserIdentity}); err != nil {
+		return nil, err
 	}
 	if ei := t.ExecutionInfo; ei != nil {
 		b = appendKey(b, "executionInfo")
@@ -82,10 +78,8 @@ func (t *Task) AppendJSONFields(b []byte) ([]byte, error) {
 		b = appendKey(b, "nodeInfo")
 		b = ni.appendJSON(b)
 	}
-	if t.MultiInstanceSettings != nil {
-		if b, err = appendMarshaled(b, "multiInstanceSettings", t.MultiInstanceSettings); err != nil {
-			return nil, err
-		}
+	if b, err = AppendJSONMembers(b, JSONMember{"multiInstanceSettings", t.MultiInstanceSettings != nil, t.MultiInstanceSettings}); err != nil {
+		return nil, err
 	}
 	if st := t.Stats; st != nil {
 		b = appendKey(b, "stats")

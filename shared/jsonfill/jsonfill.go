@@ -1,15 +1,17 @@
-// Package jsonfill fills Go values with random contents for tests that
-// compare a hand-written JSON encoder with encoding/json: every field of a
+// Package jsonfill is for tests that compare a hand-written JSON encoder
+// with encoding/json (Check). It fills Go values with random contents: every field of a
 // struct, recursively, is left zero or set, at random, with values chosen
 // to reach encoding/json's corner cases (strings that need escaping,
 // invalid UTF-8, raw JSON with spaces, odd timestamps and numbers).
 package jsonfill
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"testing"
 	"time"
 )
 
@@ -96,5 +98,28 @@ func fill(v reflect.Value, r *rand.Rand, p float64, depth int) {
 	case reflect.Float32, reflect.Float64:
 		fs := []float64{0, 1.5, 1e-7, 1e21, 123456789, -0.25, 3.0000001}
 		v.SetFloat(fs[r.IntN(len(fs))])
+	}
+}
+
+// Check fills n values of T (with seed, each field set with probability
+// 0.1, 0.5, 0.9 or 1 in turn) and fails t at the first one whose encoding
+// by encode differs from encoding/json's.
+func Check[T any](t testing.TB, n int, seed uint64, encode func(*T) ([]byte, error)) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	for i := range n {
+		v := new(T)
+		Fill(v, r, []float64{0.1, 0.5, 0.9, 1}[i%4])
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("value %d:\n got %s\nwant %s", i, got, want)
+		}
 	}
 }
