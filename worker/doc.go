@@ -14,6 +14,7 @@
 //	                                          └─ "requeued"  (shutdown / node removed) ──▶ then Nak
 //	natch-nodes KV ◀── node record (CAS; heartbeat + coalesced state changes)
 //	natch.node.<account>.<node>.* ◀── terminate, jobrelease, file.stat, file.read, file.list
+//	natch.pooldrop.<account>.<pool> ◀── DropQueued: queued tasks whose job or task ended (drop.go)
 //
 // Before it fetches, the node runs the pool's start task (starttask.go);
 // before the first task of a job with a preparation task, that task
