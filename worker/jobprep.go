@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -362,15 +361,10 @@ func (w *Worker) requeuePrep(ctx context.Context, t *task) {
 	if err := w.publish(ctx, ev, 3); err != nil {
 		log.WarnContext(ctx, "requeued event not reported", "err", err)
 	}
-	if err := t.msg.nakDelay(prepRequeueDelay); err != nil {
+	if err := t.msg.NakWithDelay(prepRequeueDelay); err != nil {
 		log.WarnContext(ctx, "nak task", "err", err)
 	}
 	log.InfoContext(ctx, "task requeued: the job preparation task failed on this node")
-}
-
-// nakDelay gives the message back for redelivery after d.
-func (t taskMsg) nakDelay(d time.Duration) error {
-	return t.ack(`-NAK {"delay": ` + strconv.FormatInt(d.Nanoseconds(), 10) + `}`)
 }
 
 // cmdJobRelease serves CmdJobRelease: it runs the job's release task if the

@@ -308,19 +308,11 @@ func (t taskMsg) TermWithReason(reason string) error { return t.ack("+TERM " + r
 // ($JS.ACK.<stream>.<consumer>.<delivered>.… or, from newer servers,
 // $JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.…).
 func (t taskMsg) NumDelivered() (int, error) {
-	tokens := strings.Split(t.m.Reply, ".")
-	if len(tokens) < 9 || tokens[0] != "$JS" || tokens[1] != "ACK" || (len(tokens) > 9 && len(tokens) < 11) {
+	n := t.ackNumber(4)
+	if n == 0 {
 		return 0, fmt.Errorf("not a JetStream message: reply subject %q", t.m.Reply)
 	}
-	i := 4
-	if len(tokens) >= 11 {
-		i = 6
-	}
-	n, err := strconv.Atoi(tokens[i])
-	if err != nil {
-		return 0, fmt.Errorf("delivery count in %q: %w", t.m.Reply, err)
-	}
-	return n, nil
+	return int(n), nil
 }
 
 // StreamSeq is the message's sequence in the stream, from its reply

@@ -34,36 +34,22 @@ func TestTaskMsgNumDelivered(t *testing.T) {
 	}
 }
 
-func TestTaskMsgNumPending(t *testing.T) {
+func TestTaskMsgStreamSeqAndNumPending(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		reply string
-		want  uint64
+		reply        string
+		seq, pending uint64
 	}{
-		{reply: "$JS.ACK.NATCH_TASKS.pool_a_p.3.10.9.1700000000000000000.42", want: 42},
-		{reply: "$JS.ACK._.ACCHASH.NATCH_TASKS.pool_a_p.4.10.9.1700000000000000000.7.RaNd0m", want: 7},
-		{reply: "$JS.ACK.dom.ACCHASH.NATCH_TASKS.pool_a_p.5.10.9.1700000000000000000.0", want: 0},
-		{reply: "_INBOX.abc", want: 0},
-		{reply: "$JS.ACK.a.b", want: 0},
+		{reply: "$JS.ACK.NATCH_TASKS.pool_a_p.3.10.9.1700000000000000000.42", seq: 10, pending: 42},
+		{reply: "$JS.ACK._.ACCHASH.NATCH_TASKS.pool_a_p.4.12.9.1700000000000000000.7.RaNd0m", seq: 12, pending: 7},
+		{reply: "$JS.ACK.dom.ACCHASH.NATCH_TASKS.pool_a_p.5.10.9.1700000000000000000.0", seq: 10, pending: 0},
+		{reply: "_INBOX.abc"},
+		{reply: "$JS.ACK.a.b"},
 	}
 	for _, tt := range tests {
-		require.Equal(t, tt.want, taskMsg{m: &nats.Msg{Reply: tt.reply}}.NumPending(), tt.reply)
-	}
-}
-
-func TestTaskMsgStreamSeq(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		reply string
-		want  uint64
-	}{
-		{reply: "$JS.ACK.NATCH_TASKS.pool_a_p.3.10.9.1700000000000000000.42", want: 10},
-		{reply: "$JS.ACK._.ACCHASH.NATCH_TASKS.pool_a_p.4.12.9.1700000000000000000.7.RaNd0m", want: 12},
-		{reply: "_INBOX.abc", want: 0},
-		{reply: "$JS.ACK.a.b", want: 0},
-	}
-	for _, tt := range tests {
-		require.Equal(t, tt.want, taskMsg{m: &nats.Msg{Reply: tt.reply}}.StreamSeq(), tt.reply)
+		m := taskMsg{m: &nats.Msg{Reply: tt.reply}}
+		require.Equal(t, tt.seq, m.StreamSeq(), tt.reply)
+		require.Equal(t, tt.pending, m.NumPending(), tt.reply)
 	}
 }
 

@@ -2,6 +2,7 @@ package service
 
 import (
 	"container/list"
+	"context"
 	"slices"
 	"sync"
 
@@ -37,6 +38,18 @@ type cached[T any] struct {
 // recordCache is the cache of task records; applying a task's events and
 // resolving a waiting task's dependencies use it.
 type recordCache = revCache[state.TaskRecord]
+
+// taskRecord reads a task record from the cache, or from KV when it is not
+// cached or fresh says the cached one lost a compare-and-set. The record is
+// the caller's to change.
+func (s *Service) taskRecord(ctx context.Context, key string, fresh bool) (*state.TaskRecord, uint64, error) {
+	if !fresh {
+		if rec, rev, hit := s.recs.get(key); hit {
+			return rec, rev, nil
+		}
+	}
+	return s.st.Tasks.Get(ctx, key)
+}
 
 func newRecordCache() *recordCache {
 	return &revCache[state.TaskRecord]{m: map[string]*list.Element{}, order: list.New(), size: recordCacheSize,

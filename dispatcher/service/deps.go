@@ -269,12 +269,7 @@ func (s *Service) resolveParents(ctx context.Context, account string, job *state
 func (s *Service) resolveChild(ctx context.Context, account string, job *state.JobRecord, taskKey string, rs []resolution) error {
 	fresh := false
 	for {
-		rec, rev, hit := s.recs.get(taskKey)
-		var err error
-		if !hit || fresh {
-			rec, rev, err = s.st.Tasks.Get(ctx, taskKey)
-			fresh = true
-		}
+		rec, rev, err := s.taskRecord(ctx, taskKey, fresh)
 		if errors.Is(err, batch.ErrTaskNotFound) {
 			s.recs.del(taskKey)
 			return nil // deleted meanwhile

@@ -455,12 +455,7 @@ func (s *Service) written(c *taskChange, nrev uint64) applied {
 // rather than the cache from the start.
 func (s *Service) applyTaskEvents(ctx context.Context, key string, evs []eventMsg, fresh bool) applied {
 	for {
-		rec, rev, hit := s.recs.get(key)
-		var err error
-		if !hit || fresh {
-			rec, rev, err = s.st.Tasks.Get(ctx, key)
-			fresh = true
-		}
+		rec, rev, err := s.taskRecord(ctx, key, fresh)
 		if err != nil {
 			return s.taskGone(ctx, key, evs, err)
 		}

@@ -170,16 +170,12 @@ func (s *Service) purgeQueued(ctx context.Context, account, poolKey, jobKey, tas
 // and holds for a slot. Best effort: a node that misses it starts the task,
 // and the dispatcher kills it or ignores its result, as before.
 func (s *Service) dropQueued(ctx context.Context, account, poolKey, jobID, taskID string) {
-	str, err := s.js.Stream(ctx, topology.TasksStream)
-	var info *jetstream.StreamInfo
-	if err == nil {
-		info, err = str.Info(ctx)
-	}
+	str, err := s.js.Stream(ctx, topology.TasksStream) // reads the stream's info, now
 	if err != nil {
 		s.log.WarnContext(ctx, "drop queued tasks on nodes", "job", jobID, "task", taskID, "err", err)
 		return
 	}
-	data, err := json.Marshal(protocol.DropQueued{JobID: jobID, TaskID: taskID, UpToSeq: info.State.LastSeq})
+	data, err := json.Marshal(protocol.DropQueued{JobID: jobID, TaskID: taskID, UpToSeq: str.CachedInfo().State.LastSeq})
 	if err == nil {
 		err = s.nc.Publish(topology.PoolDropSubject(account, poolKey), data)
 	}

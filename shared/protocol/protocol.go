@@ -90,17 +90,17 @@ type TaskEvent struct {
 // out rather than reflected.
 func (e *TaskEvent) AppendJSON(b []byte) []byte {
 	b = append(b, `{"type":`...)
-	b = appendJSONString(b, e.Type)
+	b = batch.AppendJSONString(b, e.Type)
 	b = append(b, `,"account":`...)
-	b = appendJSONString(b, e.Account)
+	b = batch.AppendJSONString(b, e.Account)
 	b = append(b, `,"jobId":`...)
-	b = appendJSONString(b, e.JobID)
+	b = batch.AppendJSONString(b, e.JobID)
 	b = append(b, `,"taskId":`...)
-	b = appendJSONString(b, e.TaskID)
+	b = batch.AppendJSONString(b, e.TaskID)
 	b = append(b, `,"poolId":`...)
-	b = appendJSONString(b, e.PoolID)
+	b = batch.AppendJSONString(b, e.PoolID)
 	b = append(b, `,"nodeId":`...)
-	b = appendJSONString(b, e.NodeID)
+	b = batch.AppendJSONString(b, e.NodeID)
 	b = append(b, `,"attempt":`...)
 	b = strconv.AppendInt(b, int64(e.Attempt), 10)
 	b = append(b, `,"delivery":`...)
@@ -120,7 +120,7 @@ func (e *TaskEvent) AppendJSON(b []byte) []byte {
 	}
 	if e.TaskRootDir != "" {
 		b = append(b, `,"taskRootDir":`...)
-		b = appendJSONString(b, e.TaskRootDir)
+		b = batch.AppendJSONString(b, e.TaskRootDir)
 	}
 	if e.UserCPU != 0 {
 		b = append(b, `,"userCpu":`...)
@@ -145,21 +145,6 @@ func appendJSONTime(b []byte, name string, t time.Time) []byte {
 	b = append(b, name...)
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
-// appendJSONString appends s as a JSON string. Printable ASCII without
-// quotes or backslashes (ids, most paths) is copied; anything else is
-// escaped by encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
 	return append(b, '"')
 }
 
