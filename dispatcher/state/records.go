@@ -3,7 +3,6 @@ package state
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -285,10 +284,6 @@ func (s *Store) Stamp() (etag string, lastModified *batch.Time) {
 		}
 	}
 	return fmt.Sprintf("0x%X", ticks), batch.At(now)
-}
-
-func sortEntries[T any](es []Entry[T]) {
-	sort.Slice(es, func(i, j int) bool { return es[i].Key < es[j].Key })
 }
 
 // SubmitError is a fast-path task add that failed validation.

@@ -3,18 +3,32 @@ package state
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go"
 )
 
-// scanBatch is how many entries one pull of a scan asks for.
+// scanBatch is how many entries one request of a scan asks for.
 const scanBatch = 256
+
+// scanWait bounds the wait for each reply of a scan whose context has no
+// deadline.
+const scanWait = 10 * time.Second
 
 // Scan calls fn with the live entries whose key matches filter, in the
 // order they were last written (their revision), starting after revision
 // after (0: from the start), until fn returns false or none is left.
+//
+// It reads the bucket's stream with batched direct gets: each batch is read
+// atomically with respect to writes, and its end-of-batch reply counts the
+// matching messages after it, so the scan ends exactly when nothing is
+// left. (A consumer's "no messages" answer is not exact: its pending count
+// drops for a moment when a key's old revision goes before the new one is
+// counted, and a scan trusting it came up short while keys were written.)
 //
 // It reads only what it hands to fn (plus one batch), so a list page costs
 // the page, not the whole job. A bucket keeps one revision per key, so each
@@ -22,46 +36,88 @@ const scanBatch = 256
 // and may be seen twice, never missed.
 func (r *Repo[T]) Scan(ctx context.Context, filter string, after uint64, fn func(Entry[T]) bool) error {
 	bucket := r.kv.Bucket()
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"$KV." + bucket + "." + filter},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	}
-	if after > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, after+1
-	}
-	cons, err := r.js.OrderedConsumer(ctx, "KV_"+bucket, cfg)
+	prefix := "$KV." + bucket + "."
+	subj := r.apiPrefix() + "DIRECT.GET.KV_" + bucket
+	nc := r.js.Conn()
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", filter, err)
 	}
-	prefix := "$KV." + bucket + "."
+	defer func() { _ = sub.Unsubscribe() }()
+	req := struct {
+		Seq     uint64 `json:"seq"`
+		NextFor string `json:"next_by_subj"`
+		Batch   int    `json:"batch"`
+	}{after + 1, prefix + filter, scanBatch}
+	ask := func() error {
+		body, _ := json.Marshal(req)
+		return nc.PublishRequest(subj, inbox, body)
+	}
+	if err := ask(); err != nil {
+		return fmt.Errorf("scan %s: %w", filter, err)
+	}
 	for {
-		batch, err := cons.FetchNoWait(scanBatch)
+		m, err := r.nextReply(ctx, sub)
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", filter, err)
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-				continue
-			}
-			meta, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("scan %s: %w", filter, err)
-			}
-			v := new(T)
-			if err := json.Unmarshal(m.Data(), v); err != nil {
-				return fmt.Errorf("decode %s: %w", m.Subject(), err)
-			}
-			if !fn(Entry[T]{Key: strings.TrimPrefix(m.Subject(), prefix), Revision: meta.Sequence.Stream, Value: v}) {
+		switch status := m.Header.Get("Status"); status {
+		case "": // an entry
+		case "404": // nothing (left) to read
+			return nil
+		case "204": // end of a batch: more to read, or done
+			if m.Header.Get("Nats-Num-Pending") == "0" {
 				return nil
 			}
+			if err := ask(); err != nil {
+				return fmt.Errorf("scan %s: %w", filter, err)
+			}
+			continue
+		default:
+			return fmt.Errorf("scan %s: %s %s", filter, status, m.Header.Get("Description"))
 		}
-		if err := batch.Error(); err != nil {
-			return fmt.Errorf("scan %s: %w", filter, err)
+		seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+		if err != nil {
+			return fmt.Errorf("scan %s: bad sequence: %w", filter, err)
 		}
-		if n == 0 {
+		req.Seq = seq + 1
+		if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			continue
+		}
+		key := m.Header.Get("Nats-Subject")
+		v := new(T)
+		if err := json.Unmarshal(m.Data, v); err != nil {
+			return fmt.Errorf("decode %s: %w", key, err)
+		}
+		if !fn(Entry[T]{Key: strings.TrimPrefix(key, prefix), Revision: seq, Value: v}) {
 			return nil
 		}
 	}
+}
+
+// nextReply waits for the next reply of a scan.
+func (r *Repo[T]) nextReply(ctx context.Context, sub *nats.Subscription) (*nats.Msg, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, scanWait)
+		defer cancel()
+	}
+	m, err := sub.NextMsgWithContext(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("no reply from the stream: %w", err)
+	}
+	return m, err
+}
+
+// apiPrefix is the JetStream API subject prefix of the repo's connection.
+func (r *Repo[T]) apiPrefix() string {
+	o := r.js.Options()
+	switch {
+	case o.APIPrefix != "":
+		return strings.TrimSuffix(o.APIPrefix, ".") + "."
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	}
+	return "$JS.API."
 }

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -309,33 +311,25 @@ type Entry[T any] struct {
 }
 
 // List returns every live value whose key matches filter (a NATS subject
-// filter over keys such as "acct.job.*"), in key order.
+// filter over keys such as "acct.job.*"), in key order: a Scan, with the
+// newest revision of a key written again while it ran.
 func (r *Repo[T]) List(ctx context.Context, filter string) ([]Entry[T], error) {
-	w, err := r.kv.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", filter, err)
-	}
-	defer func() { _ = w.Stop() }()
 	var out []Entry[T]
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return out, nil
-			}
-			if e == nil { // initial values delivered
-				sortEntries(out)
-				return out, nil
-			}
-			v := new(T)
-			if err := json.Unmarshal(e.Value(), v); err != nil {
-				return nil, fmt.Errorf("decode %s: %w", e.Key(), err)
-			}
-			out = append(out, Entry[T]{Key: e.Key(), Revision: e.Revision(), Value: v})
+	at := map[string]int{}
+	err := r.Scan(ctx, filter, 0, func(e Entry[T]) bool {
+		if i, ok := at[e.Key]; ok {
+			out[i] = e
+			return true
 		}
+		at[e.Key] = len(out)
+		out = append(out, e)
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
+	slices.SortFunc(out, func(a, b Entry[T]) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
 }
 
 func isRevisionMismatch(err error) bool {

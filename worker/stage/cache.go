@@ -148,7 +148,15 @@ func (c *cache) fill(ctx context.Context, key string, size int64, mode os.FileMo
 		if p, release, ok := c.lookup(key); ok {
 			return p, release, true, nil
 		}
-		ch := c.flight.DoChan(key, func() (any, error) { return nil, c.download(ctx, key, mode, open) })
+		ch := c.flight.DoChan(key, func() (any, error) {
+			// A download that ended between our lookup and this flight
+			// has cached it already.
+			if _, release, ok := c.lookup(key); ok {
+				release()
+				return nil, nil
+			}
+			return nil, c.download(ctx, key, mode, open)
+		})
 		var res singleflight.Result
 		select {
 		case res = <-ch:
