@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natch-io/natch/shared/topology"
 )
 
 // LeasesBucket is the KV bucket of the scalers' leases: key
@@ -51,8 +53,11 @@ func openLeases(ctx context.Context, js jetstream.JetStream, pools jetstream.Key
 				kc.Replicas, kc.Storage = bs.StreamInfo().Config.Replicas, bs.StreamInfo().Config.Storage
 			}
 		}
-		kv, err = js.CreateKeyValue(ctx, kc)
-		if errors.Is(err, jetstream.ErrBucketExists) {
+		_, err = js.CreateKeyValue(ctx, kc)
+		if err == nil || errors.Is(err, jetstream.ErrBucketExists) {
+			err = topology.LeaderReads(ctx, js, LeasesBucket)
+		}
+		if err == nil {
 			kv, err = js.KeyValue(ctx, LeasesBucket)
 		}
 	}

@@ -2,7 +2,6 @@ package state
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/natch-io/natch/shared/batch"
 	"github.com/natch-io/natch/shared/protocol"
@@ -18,9 +17,9 @@ var ErrJobPrepNotRun = &batch.Error{Status: 404, Code: "JobPreparationTaskNotRun
 // states (topology.JobPrepBucket, keys topology.JobPrepKey), which the
 // workers write. It binds the bucket on each call: its users are rare.
 func (s *Store) JobPrep(ctx context.Context) (*Repo[protocol.JobPrepStatus], error) {
-	kv, err := s.js.KeyValue(ctx, topology.JobPrepBucket)
+	r, err := bindRepo(ctx, s.js, topology.JobPrepBucket, ErrJobPrepNotRun, nil)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", topology.JobPrepBucket, err)
+		return nil, err
 	}
-	return &Repo[protocol.JobPrepStatus]{js: s.js, kv: kv, notFound: ErrJobPrepNotRun}, nil
+	return &Repo[protocol.JobPrepStatus]{repo: r}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // scanBatch is how many entries one request of a scan asks for.
@@ -23,18 +24,27 @@ const scanWait = 10 * time.Second
 // order they were last written (their revision), starting after revision
 // after (0: from the start), until fn returns false or none is left.
 //
-// It reads the bucket's stream with batched direct gets: each batch is read
-// atomically with respect to writes, and its end-of-batch reply counts the
-// matching messages after it, so the scan ends exactly when nothing is
-// left. (A consumer's "no messages" answer is not exact: its pending count
-// drops for a moment when a key's old revision goes before the new one is
-// counted, and a scan trusting it came up short while keys were written.)
-//
 // It reads only what it hands to fn (plus one batch), so a list page costs
 // the page, not the whole job. A bucket keeps one revision per key, so each
 // live key appears once; a key written again during a scan moves to the end
 // and may be seen twice, never missed.
+//
+// A scan ends when the stream says exactly that nothing is left. (A
+// consumer's "no messages" is not exact: its pending count drops for a
+// moment when a key's old revision goes before the new one is counted, and
+// scans trusting it came up short while keys were written.)
 func (r *Repo[T]) Scan(ctx context.Context, filter string, after uint64, fn func(Entry[T]) bool) error {
+	if r.stream.CachedInfo().Config.AllowDirect {
+		return r.scanDirect(ctx, filter, after, fn)
+	}
+	return r.scanLeader(ctx, filter, after, fn)
+}
+
+// scanDirect scans with batched direct gets: each batch is read atomically
+// with respect to writes, and its end-of-batch reply counts the matching
+// messages after it. Only for a bucket with one replica: a direct get may
+// be answered by a follower that has not applied the latest writes yet.
+func (r *Repo[T]) scanDirect(ctx context.Context, filter string, after uint64, fn func(Entry[T]) bool) error {
 	bucket := r.kv.Bucket()
 	prefix := "$KV." + bucket + "."
 	subj := r.apiPrefix() + "DIRECT.GET.KV_" + bucket
@@ -92,6 +102,88 @@ func (r *Repo[T]) Scan(ctx context.Context, filter string, after uint64, fn func
 		}
 		if !fn(Entry[T]{Key: strings.TrimPrefix(key, prefix), Revision: seq, Value: v}) {
 			return nil
+		}
+	}
+}
+
+// scanLeader scans a replicated bucket from its stream leader: in batches
+// through a consumer of its own, and where the consumer says it has no more,
+// by asking the leader for the next matching entry (a consumer's "no
+// messages" may come early); the scan ends when the leader has none.
+func (r *Repo[T]) scanLeader(ctx context.Context, filter string, after uint64, fn func(Entry[T]) bool) error {
+	bucket := r.kv.Bucket()
+	prefix := "$KV." + bucket + "."
+	cfg := jetstream.ConsumerConfig{FilterSubjects: []string{prefix + filter}, DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1, InactiveThreshold: time.Minute}
+	if after > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, after+1
+	}
+	cons, err := r.js.CreateConsumer(ctx, "KV_"+bucket, cfg)
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", filter, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = r.js.DeleteConsumer(dctx, "KV_"+bucket, cons.CachedInfo().Name)
+	}()
+	next := after + 1 // the lowest revision not handed to fn yet
+	// emit hands an entry to fn, once: the consumer delivers again what
+	// the leader gave.
+	emit := func(subject string, seq uint64, h nats.Header, data []byte) (bool, error) {
+		if seq < next {
+			return true, nil
+		}
+		next = seq + 1
+		if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			return true, nil
+		}
+		v := new(T)
+		if err := json.Unmarshal(data, v); err != nil {
+			return false, fmt.Errorf("decode %s: %w", subject, err)
+		}
+		return fn(Entry[T]{Key: strings.TrimPrefix(subject, prefix), Revision: seq, Value: v}), nil
+	}
+	for wait := time.Millisecond; ; {
+		batch, err := cons.FetchNoWait(scanBatch)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", filter, err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			meta, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", filter, err)
+			}
+			if more, err := emit(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data()); !more || err != nil {
+				return err
+			}
+		}
+		switch err := batch.Error(); {
+		case n == 0 && errors.Is(err, nats.ErrNoResponders) && wait < time.Second:
+			// On a cluster a new consumer's leader may not listen yet.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+			wait *= 2
+			continue
+		case err != nil && !errors.Is(err, jetstream.ErrNoMessages):
+			return fmt.Errorf("scan %s: %w", filter, err)
+		case n > 0:
+			continue
+		}
+		m, err := r.stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(prefix+filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", filter, err)
+		}
+		if more, err := emit(m.Subject, m.Sequence, m.Header, m.Data); !more || err != nil {
+			return err
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/natch-io/natch/shared/batch"
@@ -18,13 +19,29 @@ import (
 // runs is still listed. The server's pending count briefly drops when the
 // old revision goes before the new one is counted; a scan that trusted the
 // "no messages" answer alone then came up empty.
+// It runs on one server (direct gets) and on a three-server cluster with
+// replicated buckets (leader reads).
 func TestScanSeesKeysRewrittenDuringTheScan(t *testing.T) {
 	t.Parallel()
+	t.Run("one server", func(t *testing.T) {
+		t.Parallel()
+		js := natstest.Run(t)
+		scanDuringWrites(t, js, topology.Options{Memory: true}, 300)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
+		srvs := natstest.Cluster(t, 3)
+		_, js := natstest.Connect(t, srvs[0])
+		scanDuringWrites(t, js, topology.Options{Memory: true, Replicas: 3}, 30)
+	})
+}
+
+func scanDuringWrites(t *testing.T, js jetstream.JetStream, o topology.Options, scans int) {
 	ctx := context.Background()
-	js := natstest.Run(t)
-	require.NoError(t, topology.Ensure(ctx, js, topology.Options{Memory: true}))
+	require.NoError(t, topology.Ensure(ctx, js, o))
 	st, err := Open(ctx, js, time.Now)
 	require.NoError(t, err)
+	require.Equal(t, o.Replicas <= 1, st.Tasks.stream.CachedInfo().Config.AllowDirect)
 
 	const keys = 3
 	for i := range keys {
@@ -50,7 +67,7 @@ func TestScanSeesKeysRewrittenDuringTheScan(t *testing.T) {
 		})
 	}
 	defer func() { close(stop); wg.Wait() }()
-	for range 300 {
+	for range scans {
 		seen := map[string]bool{}
 		require.NoError(t, st.Tasks.Scan(ctx, "acct.job.*", 0, func(e Entry[TaskRecord]) bool {
 			seen[e.Key] = true

@@ -50,33 +50,27 @@ func Open(ctx context.Context, js jetstream.JetStream, now func() time.Time) (*S
 	if now == nil {
 		now = time.Now
 	}
-	bind := func(name string) (jetstream.KeyValue, error) {
-		kv, err := js.KeyValue(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("open bucket %s: %w", name, err)
-		}
-		return kv, nil
-	}
 	s := &Store{js: js, now: now}
 	var err error
-	var kvs [10]jetstream.KeyValue
-	for i, name := range []string{topology.AccountsBucket, topology.PoolsBucket, topology.JobsBucket,
-		topology.TasksBucket, topology.NodesBucket, topology.CountsBucket, topology.SubmitErrorsBucket,
-		topology.DepsBucket, topology.ApplicationsBucket, topology.SchedulesBucket} {
-		if kvs[i], err = bind(name); err != nil {
-			return nil, err
+	bind := func(name string, notFound, exists *batch.Error) (r repo) {
+		if err == nil {
+			r, err = bindRepo(ctx, js, name, notFound, exists)
 		}
+		return r
 	}
-	s.Accounts = &Repo[Account]{js: js, kv: kvs[0], notFound: batch.Errorf(403, "AuthenticationFailed", "The account does not exist.")}
-	s.Pools = &Repo[batch.Pool]{js: js, kv: kvs[1], notFound: batch.ErrPoolNotFound, exists: batch.ErrPoolExists}
-	s.Jobs = &Repo[JobRecord]{js: js, kv: kvs[2], notFound: batch.ErrJobNotFound, exists: batch.ErrJobExists}
-	s.Tasks = &Repo[TaskRecord]{js: js, kv: kvs[3], notFound: batch.ErrTaskNotFound, exists: batch.ErrTaskExists}
-	s.Nodes = &Repo[protocol.NodeRecord]{js: js, kv: kvs[4], notFound: batch.ErrNodeNotFound}
-	s.Counts = &Repo[Counts]{js: js, kv: kvs[5], notFound: batch.ErrJobNotFound}
-	s.Submit = &Repo[SubmitError]{js: js, kv: kvs[6], notFound: batch.ErrTaskNotFound}
-	s.Deps = &Repo[Dep]{js: js, kv: kvs[7], notFound: batch.ErrTaskNotFound}
-	s.Apps = &Repo[protocol.ApplicationRecord]{js: js, kv: kvs[8], notFound: batch.ErrApplicationNotFound}
-	s.Schedules = &Repo[ScheduleRecord]{js: js, kv: kvs[9], notFound: batch.ErrJobScheduleNotFound, exists: batch.ErrJobScheduleExists}
+	s.Accounts = &Repo[Account]{repo: bind(topology.AccountsBucket, batch.Errorf(403, "AuthenticationFailed", "The account does not exist."), nil)}
+	s.Pools = &Repo[batch.Pool]{repo: bind(topology.PoolsBucket, batch.ErrPoolNotFound, batch.ErrPoolExists)}
+	s.Jobs = &Repo[JobRecord]{repo: bind(topology.JobsBucket, batch.ErrJobNotFound, batch.ErrJobExists)}
+	s.Tasks = &Repo[TaskRecord]{repo: bind(topology.TasksBucket, batch.ErrTaskNotFound, batch.ErrTaskExists)}
+	s.Nodes = &Repo[protocol.NodeRecord]{repo: bind(topology.NodesBucket, batch.ErrNodeNotFound, nil)}
+	s.Counts = &Repo[Counts]{repo: bind(topology.CountsBucket, batch.ErrJobNotFound, nil)}
+	s.Submit = &Repo[SubmitError]{repo: bind(topology.SubmitErrorsBucket, batch.ErrTaskNotFound, nil)}
+	s.Deps = &Repo[Dep]{repo: bind(topology.DepsBucket, batch.ErrTaskNotFound, nil)}
+	s.Apps = &Repo[protocol.ApplicationRecord]{repo: bind(topology.ApplicationsBucket, batch.ErrApplicationNotFound, nil)}
+	s.Schedules = &Repo[ScheduleRecord]{repo: bind(topology.SchedulesBucket, batch.ErrJobScheduleNotFound, batch.ErrJobScheduleExists)}
+	if err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -87,11 +81,28 @@ func (s *Store) JetStream() jetstream.JetStream { return s.js }
 func (s *Store) Now() time.Time { return s.now() }
 
 // Repo is a typed KV bucket whose values are JSON.
-type Repo[T any] struct {
+type Repo[T any] struct{ repo }
+
+// repo is what a Repo knows of its bucket.
+type repo struct {
 	js       jetstream.JetStream
 	kv       jetstream.KeyValue
+	stream   jetstream.Stream // the bucket's stream, for scans
 	notFound *batch.Error
 	exists   *batch.Error
+}
+
+// bindRepo binds a bucket that topology.Ensure created.
+func bindRepo(ctx context.Context, js jetstream.JetStream, bucket string, notFound, exists *batch.Error) (repo, error) {
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		return repo{}, fmt.Errorf("open bucket %s: %w", bucket, err)
+	}
+	st, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return repo{}, fmt.Errorf("open bucket %s: %w", bucket, err)
+	}
+	return repo{js: js, kv: kv, stream: st, notFound: notFound, exists: exists}, nil
 }
 
 // KV returns the bucket.

@@ -4,6 +4,9 @@
 package natstest
 
 import (
+	"fmt"
+	"net"
+	"net/url"
 	"testing"
 	"time"
 
@@ -49,4 +52,53 @@ func Run(tb testing.TB) jetstream.JetStream {
 	tb.Helper()
 	_, js := Connect(tb, Server(tb))
 	return js
+}
+
+// Cluster starts n embedded JetStream servers clustered with each other
+// (routes on free ports of 127.0.0.1, cluster "natstest") and waits until
+// they are routed and JetStream is current on each. They shut down when
+// the test ends.
+func Cluster(tb testing.TB, n int) []*server.Server {
+	tb.Helper()
+	ports := make([]int, n)
+	routes := make([]*url.URL, n)
+	for i := range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("natstest: free port: %v", err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		routes[i] = &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", ports[i])}
+	}
+	srvs := make([]*server.Server, n)
+	for i := range n {
+		srv, err := server.NewServer(&server.Options{ServerName: fmt.Sprintf("s%d", i+1),
+			Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: tb.TempDir(),
+			NoLog: true, NoSigs: true, Routes: routes,
+			Cluster: server.ClusterOpts{Name: "natstest", Host: "127.0.0.1", Port: ports[i]}})
+		if err != nil {
+			tb.Fatalf("natstest: new server: %v", err)
+		}
+		go srv.Start()
+		tb.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+		srvs[i] = srv
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ready := 0
+		for _, s := range srvs {
+			if s.ReadyForConnections(10*time.Millisecond) && s.NumRoutes() >= n-1 &&
+				s.JetStreamIsClustered() && s.JetStreamIsCurrent() {
+				ready++
+			}
+		}
+		if ready == n {
+			return srvs
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("natstest: cluster not ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -302,8 +302,8 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 	for _, bc := range buckets {
 		bc.Storage = o.storage()
 		bc.Replicas = o.Replicas
-		if _, err := js.CreateOrUpdateKeyValue(ctx, bc); err != nil {
-			return fmt.Errorf("ensure bucket %s: %w", bc.Bucket, err)
+		if err := ensureBucket(ctx, js, bc); err != nil {
+			return err
 		}
 	}
 	consumers := map[string]jetstream.ConsumerConfig{
@@ -316,6 +316,56 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 		if _, err := js.CreateOrUpdateConsumer(ctx, stream, cc); err != nil {
 			return fmt.Errorf("ensure consumer %s: %w", cc.Durable, err)
 		}
+	}
+	return nil
+}
+
+// ensureBucket creates a bucket, or updates it when its replicas, history
+// or TTL changed, and makes it read from its leader when replicated. An
+// unchanged bucket is left alone: an update through nats.go turns direct
+// gets back on for a moment, and a process bound to the bucket meanwhile
+// would keep using them.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, bc jetstream.KeyValueConfig) error {
+	st, err := js.Stream(ctx, "KV_"+bc.Bucket)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = js.CreateKeyValue(ctx, bc)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			err = nil // another process just created it
+		}
+	case err != nil:
+	default:
+		c := st.CachedInfo().Config
+		if c.Replicas != bc.Replicas || c.MaxMsgsPerSubject != int64(bc.History) || c.MaxAge != bc.TTL {
+			_, err = js.CreateOrUpdateKeyValue(ctx, bc)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("ensure bucket %s: %w", bc.Bucket, err)
+	}
+	return LeaderReads(ctx, js, bc.Bucket)
+}
+
+// LeaderReads makes a replicated bucket answer reads from its stream
+// leader only, so that a read sees every write acknowledged before it.
+// Direct gets (nats.go's default for buckets) are answered by any replica,
+// and a follower may not have applied a write yet: on a busy three-server
+// cluster about one read in twenty right after a write missed it (an API
+// "add, then get" answered "not found"). A bucket with one replica keeps
+// direct gets. Creating or updating a bucket with nats.go turns direct gets
+// (back) on, so call this after each.
+func LeaderReads(ctx context.Context, js jetstream.JetStream, bucket string) error {
+	st, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", bucket, err)
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.Replicas <= 1 || !cfg.AllowDirect {
+		return nil
+	}
+	cfg.AllowDirect = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("bucket %s: leader reads: %w", bucket, err)
 	}
 	return nil
 }
