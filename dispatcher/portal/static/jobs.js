@@ -107,14 +107,19 @@ export function jobDetail(ctx, id) {
     field('Command line', h('input', { name: 'commandLine', required: true, autocomplete: 'off', spellcheck: 'false' }),
       'Not run under a shell (as on Azure Batch): use /bin/sh -c "…" for pipes, $VARS or &&.'),
     field('Max retries (optional)', h('input', { name: 'maxTaskRetryCount', type: 'number', min: -1 })),
-  ], 'Add task', async (v, fbox) => {
+  ], 'Add task', async (v) => {
     const body = { id: v.id.trim(), commandLine: v.commandLine };
     const retries = intOrUndef(v.maxTaskRetryCount);
     if (retries !== undefined) body.constraints = { maxTaskRetryCount: retries };
     await c.post(`${p}/tasks`, body);
-    showNotice(fbox, `Task ${body.id} added.`);
-    await refresh();
-  }, { cls: 'add-task' });
+    return body.id;
+  }, {
+    cls: 'add-task',
+    done: async (taskId, fbox) => {
+      showNotice(fbox, `Task ${taskId} added.`);
+      ctx.kick();
+    },
+  });
 
   const el = h('div', {},
     h('p', { class: 'crumbs' }, h('a', { href: route('jobs') }, 'Jobs'), ' / '),
