@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -37,6 +39,13 @@ func TestPortal(t *testing.T) {
 	require.NoError(t, err, "e2e/portal/node_modules is missing playwright-core: run scripts/test-deps.sh (npm ci in e2e/portal)")
 
 	in := startUp(t, t.TempDir())
+	// An application and a job schedule (not due for a day) for their pages.
+	in.must(201, "PUT", "/applications/greeter/versions/1.0", zipOf(t, "greet.sh", "#!/bin/sh\necho hi\n"), nil)
+	in.must(201, "POST", "/jobschedules", map[string]any{
+		"id":               "nightly",
+		"schedule":         map[string]any{"recurrenceInterval": "PT1H", "doNotRunUntil": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)},
+		"jobSpecification": map[string]any{"poolInfo": map[string]any{"poolId": "pool1"}},
+	}, nil)
 	vector, err := json.Marshal(signVector(in.Conn.Account, in.Conn.Key, in.Key))
 	require.NoError(t, err)
 
@@ -82,4 +91,17 @@ func signVector(account, keyB64 string, key []byte) map[string]any {
 		"method": "POST", "headers": headers, "account": account, "rawPath": rawPath, "search": "?" + rawQuery,
 		"key": keyB64, "stringToSign": sts, "signature": auth.Signature(key, sts),
 	}
+}
+
+// zipOf returns a zip of one file.
+func zipOf(t *testing.T, name, body string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create(name)
+	require.NoError(t, err)
+	_, err = w.Write([]byte(body))
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
 }

@@ -224,6 +224,20 @@ try {
   await page.locator('[data-testid=overview-newest] tr[data-id=job1] [data-count=succeeded]', { hasText: 'succeeded 1' }).waitFor();
   await page.locator('[data-testid=overview-job-states] .badge[data-state=completed]').waitFor();
 
+  step('job schedules: disable and enable');
+  await nav('Job schedules').click();
+  const sched = page.locator('[data-testid=schedules-table] tr[data-id=nightly]');
+  await sched.locator('.badge[data-state=active]').waitFor();
+  assert.equal(await sched.locator('td').nth(2).innerText(), 'PT1H');
+  await sched.getByRole('button', { name: 'Disable' }).click();
+  await sched.locator('.badge[data-state=disabled]').waitFor();
+  await sched.getByRole('button', { name: 'Enable' }).click();
+  await sched.locator('.badge[data-state=active]').waitFor();
+
+  step('applications list their versions');
+  await nav('Applications').click();
+  await page.locator('[data-testid=applications-table] tr[data-id=greeter] .chip', { hasText: '1.0' }).waitFor();
+
   step('sign out forgets the key');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('button', { name: 'Sign in' }).waitFor();

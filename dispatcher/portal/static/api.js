@@ -83,7 +83,10 @@ export class Client {
         method, headers, body: bytes, cache: 'no-store', credentials: 'omit', redirect: 'error',
       });
     } catch (e) {
-      throw new ApiError(0, 'NetworkError', `Could not reach ${u.origin}: ${e.message}`);
+      const hint = u.origin !== location.origin
+        ? ' (the portal may call only the origin it is served from: its Content-Security-Policy says so, and natch serves no CORS)'
+        : '';
+      throw new ApiError(0, 'NetworkError', `Could not reach ${u.origin}: ${e.message}${hint}`);
     }
     if (!resp.ok) {
       throw await toApiError(resp);

@@ -127,7 +127,7 @@ export function sha256(bytes) {
 
 /** hmacSHA256 returns HMAC-SHA256(key, data) (RFC 2104). */
 export function hmacSHA256(key, data) {
-  let k = key.length > 64 ? sha256(key) : key;
+  const k = key.length > 64 ? sha256(key) : key;
   const block = new Uint8Array(64);
   block.set(k);
   const ipad = block.map((b) => b ^ 0x36);
