@@ -59,6 +59,7 @@ export function poolDetail(ctx, id) {
     await refresh();
   }, { resetOnSuccess: false, cls: 'resize-pool' });
 
+  let prefilled = false;
   const evalResult = h('div', { 'data-testid': 'autoscale-result' });
   const formula = h('textarea', { name: 'autoScaleFormula', rows: 4, spellcheck: 'false' },
     '$TargetDedicatedNodes = min(4, max($PendingTasks.GetSample(1)));\n$NodeDeallocationOption = taskcompletion;');
@@ -100,6 +101,12 @@ export function poolDetail(ctx, id) {
 
   async function refresh() {
     const [pool, nl] = await Promise.all([c.get(p), c.list(`${p}/nodes`, {}, 10)]);
+    if (!prefilled) { // the resize form starts from the current targets, once
+      prefilled = true;
+      const { targetDedicatedNodes: d, targetLowPriorityNodes: l } = resize.elements;
+      if (d.value === '' && document.activeElement !== d) d.value = String(pool.targetDedicatedNodes ?? 0);
+      if (l.value === '' && document.activeElement !== l) l.value = String(pool.targetLowPriorityNodes ?? 0);
+    }
     replace(info, props([
       ['State', badge(pool.state)],
       ['Allocation state', badge(pool.allocationState)],

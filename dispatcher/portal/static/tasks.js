@@ -104,7 +104,7 @@ export function taskDetail(ctx, jobId, taskId) {
       ['Duration', duration(ex.startTime, ex.endTime)],
       ['Node', t.nodeInfo?.nodeId ? h('span', {}, h('a', { href: route('pools', t.nodeInfo.poolId ?? '') }, t.nodeInfo.poolId ?? ''), ' / ', h('code', {}, t.nodeInfo.nodeId)) : '—'],
       t.nodeInfo?.taskRootDirectory ? ['Task directory', h('code', {}, t.nodeInfo.taskRootDirectory)] : null,
-      ['Max wall clock time', dash(cons.maxWallClockTime)],
+      ['Max wall clock time', cons.maxWallClockTime?.startsWith('P10675199D') ? 'unlimited' : dash(cons.maxWallClockTime)],
       ['Retention time', dash(cons.retentionTime)],
       t.dependsOn ? ['Depends on', [
         ...(t.dependsOn.taskIds ?? []).map((d) => h('a', { href: route('jobs', jobId, 'tasks', d), class: 'dep' }, d)),
