@@ -26,18 +26,29 @@ const Prefix = "/portal/"
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
 	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+// static holds the portal's files (go:embed needs a package variable; it is
+// read-only).
+//
 //go:embed static
 var static embed.FS
 
-// contentTypes are the types of the portal's files, by extension; set here
-// rather than from the host's mime tables so that they do not vary.
-var contentTypes = map[string]string{
-	".html": "text/html; charset=utf-8",
-	".js":   "text/javascript; charset=utf-8",
-	".css":  "text/css; charset=utf-8",
-	".svg":  "image/svg+xml",
-	".png":  "image/png",
-	".ico":  "image/x-icon",
+// contentType is the type of a portal file by its extension, set here
+// rather than from the host's mime tables so that it does not vary; "" for
+// a file that is not served.
+func contentType(ext string) string {
+	switch ext {
+	case ".html":
+		return "text/html; charset=utf-8"
+	case ".js":
+		return "text/javascript; charset=utf-8"
+	case ".css":
+		return "text/css; charset=utf-8"
+	case ".svg":
+		return "image/svg+xml"
+	case ".png":
+		return "image/png"
+	}
+	return ""
 }
 
 // asset is one embedded file, read once.
@@ -64,8 +75,8 @@ func Handler() http.Handler {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		ct, ok := contentTypes[path.Ext(p)]
-		if !ok {
+		ct := contentType(path.Ext(p))
+		if ct == "" {
 			return nil // not served
 		}
 		b, err := static.ReadFile(p)
