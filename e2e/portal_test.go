@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,7 +40,18 @@ func TestPortal(t *testing.T) {
 	require.NoError(t, err, "e2e/portal/node_modules is missing playwright-core: run scripts/test-deps.sh (npm ci in e2e/portal)")
 
 	in := startUp(t, t.TempDir())
-	// An application and a job schedule (not due for a day) for their pages.
+	// A pool without nodes holding a job of 101 tasks that wait, for paging
+	// (pages are 100); an application and a job schedule (not due for a
+	// day) for their pages.
+	in.must(201, "POST", "/pools", map[string]any{"id": "spare", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 0}, nil)
+	in.must(201, "POST", "/jobs", map[string]any{"id": "many", "poolInfo": map[string]any{"poolId": "spare"}}, nil)
+	for _, r := range [][2]int{{0, 100}, {100, 101}} {
+		var tasks []map[string]any
+		for i := r[0]; i < r[1]; i++ {
+			tasks = append(tasks, map[string]any{"id": fmt.Sprintf("w%03d", i), "commandLine": "true"})
+		}
+		in.must(200, "POST", "/jobs/many/addtaskcollection", map[string]any{"value": tasks}, nil)
+	}
 	in.must(201, "PUT", "/applications/greeter/versions/1.0", zipOf(t, "greet.sh", "#!/bin/sh\necho hi\n"), nil)
 	in.must(201, "POST", "/jobschedules", map[string]any{
 		"id":               "nightly",

@@ -103,7 +103,7 @@ try {
   await page.getByRole('navigation', { name: 'Main' }).waitFor();
   assert.equal(await page.getByTestId('account').innerText(), ACCOUNT);
   await page.getByRole('heading', { name: 'Overview' }).waitFor();
-  await page.getByText('No pools yet.').first().waitFor();
+  await page.locator('[data-testid=overview-pools] tr[data-id=spare]').waitFor();
   const stored = await page.evaluate(() => JSON.parse(sessionStorage.getItem('natch-portal-session')));
   assert.equal(stored.key, KEY);
   assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
@@ -214,9 +214,27 @@ try {
   await nav('Jobs').click();
   await page.locator('[data-testid=jobs-table] tr[data-id=job1]').waitFor();
   await page.getByLabel('State filter').selectOption('active');
-  await page.getByText('No active jobs.').waitFor();
+  await page.locator('[data-testid=jobs-table] tr[data-id=job1]').waitFor({ state: 'detached' });
+  assert.equal(await page.locator('[data-testid=jobs-table] tbody tr').count(), 1);
+  await page.locator('[data-testid=jobs-table] tr[data-id=many]').waitFor();
   await page.getByLabel('State filter').selectOption('completed');
+  await page.locator('[data-testid=jobs-table] tr[data-id=many]').waitFor({ state: 'detached' });
   await page.locator('[data-testid=jobs-table] tr[data-id=job1]').waitFor();
+
+  step('a job of 101 tasks shows 100, then all after "Load more", and keeps them on refresh');
+  await page.getByLabel('State filter').selectOption('');
+  await page.locator('[data-testid=jobs-table] tr[data-id=many]').getByRole('link', { name: 'many' }).click();
+  await page.waitForURL(/#\/jobs\/many$/);
+  const taskRows = page.locator('[data-testid=tasks-table] tbody tr');
+  await taskRows.nth(99).waitFor();
+  assert.equal(await taskRows.count(), 100);
+  await page.getByRole('button', { name: 'Load more' }).click();
+  await taskRows.nth(100).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Load more' }).isHidden(), true);
+  // The next refresh reads both pages again (the second one by its $skiptoken).
+  await page.waitForResponse((r) => new URL(r.url()).pathname === '/jobs/many/tasks' && new URL(r.url()).searchParams.has('$skiptoken'), { timeout: 5000 });
+  await page.locator('[data-testid=job-counts] [data-count=active]', { hasText: 'active 101' }).waitFor();
+  assert.equal(await taskRows.count(), 101);
 
   step('the overview shows the pool, its nodes and the job');
   await nav('Overview').click();
