@@ -27,7 +27,7 @@ run: build ## Build and start natch up (everything embedded) in ./natch-data
 	./$(BIN) up --data-dir $(DATA_DIR)
 
 .PHONY: test-deps
-test-deps: ## Install the npm packages the tests use (Azure Batch SDK, Azurite); fast when present
+test-deps: ## Install what the tests use (Azure Batch SDK, Azurite, playwright-core, Chromium); fast when present
 	scripts/test-deps.sh
 
 .PHONY: test

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Go, idempotently (fast when already
 # there): the official Azure Batch SDK for compat/ (pinned by
-# compat/package-lock.json) and the Azurite storage emulator for shared/blob.
+# compat/package-lock.json), the Azurite storage emulator for shared/blob,
+# and for the portal's browser test (e2e/portal_test.go) playwright-core
+# (pinned by e2e/portal/package-lock.json) and Debian's Chromium.
 # Used by `make test` and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +11,24 @@ cd "$(dirname "$0")/.."
 # compat/: npm ci when node_modules is missing or older than the lock file.
 if [ -f compat/package-lock.json ] && { [ ! -d compat/node_modules ] || [ compat/package-lock.json -nt compat/node_modules ]; }; then
   (cd compat && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# e2e/portal: playwright-core (it never downloads a browser; the test drives
+# Debian's Chromium).
+if [ -f e2e/portal/package-lock.json ] && { [ ! -d e2e/portal/node_modules ] || [ e2e/portal/package-lock.json -nt e2e/portal/node_modules ]; }; then
+  (cd e2e/portal && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# Debian's Chromium for the portal's browser test, at /usr/bin/chromium.
+# apt-get update only when the install fails (a fresh machine's lists are
+# stale or missing). Needs root, as CI runs; a test run without Chromium
+# fails with a message that says so.
+if [ ! -x /usr/bin/chromium ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y --no-install-recommends chromium; then
+    apt-get update
+    apt-get install -y --no-install-recommends chromium
+  fi
 fi
 
 # Azurite, pinned; keep in step with shared/blob/azuritetest.Version (a test

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/natch-io/natch/dispatcher"
+	"github.com/natch-io/natch/dispatcher/portal"
 	"github.com/natch-io/natch/scaler"
 	"github.com/natch-io/natch/scaler/provider/local"
 	"github.com/natch-io/natch/shared/config"
@@ -153,8 +155,8 @@ func runUp(ctx context.Context, o upOptions) error {
 	if err := config.Write(dataDir, conn); err != nil {
 		return err
 	}
-	fmt.Printf("natch is up\n  API:     %s\n  NATS:    %s\n  account: %s\n  key:     %s\n  config:  %s\nCtrl-C stops it.\n",
-		conn.URL, conn.NatsURL, conn.Account, conn.Key, filepath.Join(dataDir, config.ConnectionFile))
+	fmt.Printf("natch is up\n  API:     %s\n  portal:  %s\n  NATS:    %s\n  account: %s\n  key:     %s\n  config:  %s\nCtrl-C stops it.\n",
+		conn.URL, strings.TrimRight(conn.URL, "/")+portal.Prefix, conn.NatsURL, conn.Account, conn.Key, filepath.Join(dataDir, config.ConnectionFile))
 	err = g.Wait()
 	_ = os.Remove(filepath.Join(dataDir, config.ConnectionFile))
 	if ctx.Err() != nil {

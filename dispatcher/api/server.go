@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/natch-io/natch/dispatcher/metrics"
+	"github.com/natch-io/natch/dispatcher/portal"
 	"github.com/natch-io/natch/dispatcher/service"
 	"github.com/natch-io/natch/shared/auth"
 	"github.com/natch-io/natch/shared/batch"
@@ -191,10 +192,30 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
 	}
+	// The web portal (static files; it calls this API from the browser).
+	ph := portal.Handler()
+	mux.Handle(portal.Prefix, ph)
+	mux.Handle(strings.TrimSuffix(portal.Prefix, "/"), ph)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" && r.Method == http.MethodGet && wantsHTML(r) {
+			http.Redirect(w, r, portal.Prefix, http.StatusFound) // a browser at the root: open the portal
+			return
+		}
 		s.writeError(w, r, s.baseURL(r), batch.Errorf(404, "ResourceNotFound", "The specified resource does not exist."))
 	})
 	return mux
+}
+
+// wantsHTML reports whether a request's Accept header names text/html, as a
+// browser's navigation does (API clients ask for JSON or anything).
+func wantsHTML(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, _ := strings.Cut(part, ";")
+		if strings.EqualFold(strings.TrimSpace(mt), "text/html") {
+			return true
+		}
+	}
+	return false
 }
 
 var apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}\.\d+\.\d+$`)
