@@ -21,13 +21,15 @@ fi
 
 # Debian's Chromium for the portal's browser test, at /usr/bin/chromium.
 # apt-get update only when the install fails (a fresh machine's lists are
-# stale or missing). Needs root, as CI runs; a test run without Chromium
+# stale or missing). Needs root (as CI runs) or sudo; a test run without Chromium
 # fails with a message that says so.
 if [ ! -x /usr/bin/chromium ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y --no-install-recommends chromium; then
-    apt-get update
-    apt-get install -y --no-install-recommends chromium
+  if ! $sudo apt-get install -y --no-install-recommends chromium; then
+    $sudo apt-get update
+    $sudo apt-get install -y --no-install-recommends chromium
   fi
 fi
 
