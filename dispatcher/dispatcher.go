@@ -75,15 +75,23 @@ func (d *Dispatcher) Prepare(ctx context.Context) (*service.Service, error) {
 	if d.svc != nil {
 		return d.svc, nil
 	}
-	if err := topology.Ensure(ctx, d.js, d.cfg.Topology); err != nil {
+	topo := d.cfg.Topology
+	if topo.Replicas == 0 {
+		r, err := topology.CurrentReplicas(ctx, d.js)
+		if err != nil {
+			return nil, err
+		}
+		topo.Replicas = r
+	}
+	if err := topology.Ensure(ctx, d.js, topo); err != nil {
 		return nil, err
 	}
 	st, err := state.Open(ctx, d.js, nil)
 	if err != nil {
 		return nil, err
 	}
-	d.svc = service.New(d.nc, st, service.Config{AckWait: d.cfg.Topology.AckWait, Logger: d.log, Metrics: d.cfg.Metrics,
-		MaxPackageSize: d.cfg.MaxPackageSize, Replicas: d.cfg.Topology.Replicas, MinRecurrence: d.cfg.MinRecurrence})
+	d.svc = service.New(d.nc, st, service.Config{AckWait: topo.AckWait, Logger: d.log, Metrics: d.cfg.Metrics,
+		MaxPackageSize: d.cfg.MaxPackageSize, Replicas: topo.Replicas, MinRecurrence: d.cfg.MinRecurrence})
 	return d.svc, nil
 }
 

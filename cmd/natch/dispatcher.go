@@ -48,7 +48,7 @@ stream. Several dispatchers may run at once; they share the work.`,
 	f.StringVar(&natsURL, "nats-url", envOr(getenv, "NATCH_NATS_URL", nats.DefaultURL), "NATS server URL(s), comma-separated")
 	f.StringVar(&httpAddr, "http-addr", "127.0.0.1:8765", "REST API listen address")
 	f.StringVar(&publicURL, "public-url", "", "URL clients reach the API at (default: from each request's Host)")
-	f.IntVar(&replicas, "replicas", 1, "stream and bucket replicas (3 on a cluster)")
+	f.IntVar(&replicas, "replicas", 0, "stream and bucket replicas (3 on a cluster); 0 keeps what exists (1 when creating)")
 	f.DurationVar(&ackWait, "ack-wait", 30*time.Second, "how long a silent worker keeps a task before it is requeued")
 	f.Int64Var(&maxPackageSize, "max-package-size", 1<<30, "largest application package (zip) a publish accepts, in bytes")
 	f.DurationVar(&minRecurrence, "min-recurrence", time.Minute, "shortest recurrenceInterval and startWindow a job schedule may have (Azure: 1m)")

@@ -25,7 +25,8 @@ import (
 func TestClusterReadsSeeTheLatestWrite(t *testing.T) {
 	t.Parallel()
 	srvs := natstest.Cluster(t, 3)
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	stores := make([]*Store, len(srvs))
 	for i, srv := range srvs {
 		nc, err := nats.Connect(srv.ClientURL())

@@ -37,7 +37,8 @@ func TestScanSeesKeysRewrittenDuringTheScan(t *testing.T) {
 }
 
 func scanDuringWrites(t *testing.T, js jetstream.JetStream, o topology.Options, scans int) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	require.NoError(t, topology.Ensure(ctx, js, o))
 	st, err := Open(ctx, js, time.Now)
 	require.NoError(t, err)

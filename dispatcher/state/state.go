@@ -347,11 +347,14 @@ func isRevisionMismatch(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, jetstream.ErrKeyExists) {
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return true
 	}
+	// A pipelined write's raw answer; a replicated stream says 10164 where
+	// a stream with one replica says 10071.
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // appender is a value with an encoder of its own (TaskRecord.AppendJSON),

@@ -56,7 +56,9 @@ func Run(tb testing.TB) jetstream.JetStream {
 
 // Cluster starts n embedded JetStream servers clustered with each other
 // (routes on free ports of 127.0.0.1, cluster "natstest") and waits until
-// they are routed and JetStream is current on each. They shut down when
+// they are routed, JetStream has a meta leader and is current on each.
+// Creating replicated streams on a busy machine takes a while: give calls
+// a deadline of their own (JetStream's default is 5 s). They shut down when
 // the test ends.
 func Cluster(tb testing.TB, n int) []*server.Server {
 	tb.Helper()
@@ -86,14 +88,15 @@ func Cluster(tb testing.TB, n int) []*server.Server {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ready := 0
+		ready, leader := 0, false
 		for _, s := range srvs {
 			if s.ReadyForConnections(10*time.Millisecond) && s.NumRoutes() >= n-1 &&
 				s.JetStreamIsClustered() && s.JetStreamIsCurrent() {
 				ready++
 			}
+			leader = leader || s.JetStreamIsLeader()
 		}
-		if ready == n {
+		if ready == n && leader {
 			return srvs
 		}
 		if time.Now().After(deadline) {

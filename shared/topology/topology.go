@@ -228,7 +228,10 @@ func PoolNodeKeys(account, pool string) string { return account + "." + pool + "
 
 // Options tune the storage natch creates.
 type Options struct {
-	Replicas int           // stream and bucket replicas; defaults to 1 (use 3 on a cluster)
+	// Replicas of the streams and buckets (3 on a cluster). 0 keeps what
+	// exists (CurrentReplicas), so a command without the setting, such as
+	// natch account create, does not shrink a cluster's replicas.
+	Replicas int
 	Memory   bool          // memory storage instead of file storage (tests)
 	AckWait  time.Duration // how long a worker may hold a task without a progress ack; defaults to 30s
 	// EventsMaxAge is how long task events are kept. An event not applied
@@ -237,9 +240,6 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Replicas == 0 {
-		o.Replicas = 1
-	}
 	if o.AckWait == 0 {
 		o.AckWait = 30 * time.Second
 	}
@@ -260,6 +260,13 @@ func (o Options) storage() jetstream.StorageType {
 // It is idempotent and safe to run from several processes at once.
 func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 	o = o.withDefaults()
+	if o.Replicas == 0 {
+		r, err := CurrentReplicas(ctx, js)
+		if err != nil {
+			return err
+		}
+		o.Replicas = r
+	}
 	streams := []jetstream.StreamConfig{
 		{Name: TasksStream, Subjects: []string{"natch.tasks.>"}, Retention: jetstream.WorkQueuePolicy,
 			Duplicates: 2 * time.Minute},
@@ -318,6 +325,19 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 		}
 	}
 	return nil
+}
+
+// CurrentReplicas is the replica count of natch's existing streams (that
+// of the tasks stream), or 1 when there are none yet.
+func CurrentReplicas(ctx context.Context, js jetstream.JetStream) (int, error) {
+	st, err := js.Stream(ctx, TasksStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 1, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", TasksStream, err)
+	}
+	return max(st.CachedInfo().Config.Replicas, 1), nil
 }
 
 // ensureBucket creates a bucket, or updates it when its replicas, history
