@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/natch-io/natch/shared/batch"
@@ -28,17 +26,9 @@ func TestClusterReadsSeeTheLatestWrite(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	stores := make([]*Store, len(srvs))
-	for i, srv := range srvs {
-		nc, err := nats.Connect(srv.ClientURL())
-		require.NoError(t, err)
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		require.NoError(t, err)
-		if i == 0 {
-			require.NoError(t, topology.Ensure(ctx, js, topology.Options{Replicas: 3}))
-		}
-		stores[i], err = Open(ctx, js, time.Now)
-		require.NoError(t, err)
+	for i, srv := range srvs { // Ensure on the first, each binding through its own server
+		_, js := natstest.Connect(t, srv)
+		stores[i] = openStore(t, js, topology.Options{Replicas: 3})
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

@@ -39,9 +39,7 @@ func TestScanSeesKeysRewrittenDuringTheScan(t *testing.T) {
 func scanDuringWrites(t *testing.T, js jetstream.JetStream, o topology.Options, scans int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	require.NoError(t, topology.Ensure(ctx, js, o))
-	st, err := Open(ctx, js, time.Now)
-	require.NoError(t, err)
+	st := openStore(t, js, o)
 	require.Equal(t, o.Replicas <= 1, st.Tasks.stream.CachedInfo().Config.AllowDirect)
 
 	const keys = 3
@@ -86,10 +84,7 @@ func scanDuringWrites(t *testing.T, js jetstream.JetStream, o topology.Options, 
 func TestScanPages(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	js := natstest.Run(t)
-	require.NoError(t, topology.Ensure(ctx, js, topology.Options{Memory: true}))
-	st, err := Open(ctx, js, time.Now)
-	require.NoError(t, err)
+	st := openStore(t, natstest.Run(t), topology.Options{Memory: true})
 
 	const n = 2*scanBatch + 10
 	var want []string

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/natch-io/natch/shared/batch"
@@ -15,10 +16,8 @@ import (
 func TestUpdateManyAt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	js := natstest.Run(t)
-	require.NoError(t, topology.Ensure(ctx, js, topology.Options{Memory: true}))
-	st, err := Open(ctx, js, time.Now)
-	require.NoError(t, err)
+	st := openStore(t, natstest.Run(t), topology.Options{Memory: true})
+	var err error
 
 	keys := []string{"acct.job.a", "acct.job.b", "acct.job.c"}
 	revs := make([]uint64, len(keys))
@@ -51,4 +50,15 @@ func TestUpdateManyAt(t *testing.T) {
 		require.Equal(t, batch.TaskCompleted, v.State)
 	}
 	require.Empty(t, st.Tasks.UpdateManyAt(ctx, nil))
+}
+
+// openStore creates natch's streams and buckets with o and opens the store.
+func openStore(t *testing.T, js jetstream.JetStream, o topology.Options) *Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, topology.Ensure(ctx, js, o))
+	st, err := Open(ctx, js, time.Now)
+	require.NoError(t, err)
+	return st
 }
