@@ -95,7 +95,7 @@ func (d *Dispatcher) Prepare(ctx context.Context) (*service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.svc = service.New(d.nc, st, service.Config{AckWait: topo.AckWait, Logger: d.log, Metrics: d.cfg.Metrics,
+	svc := service.New(d.nc, st, service.Config{AckWait: topo.AckWait, Logger: d.log, Metrics: d.cfg.Metrics,
 		MaxPackageSize: d.cfg.MaxPackageSize, Replicas: topo.Replicas, MinRecurrence: d.cfg.MinRecurrence})
 	// The state gauges (pools, nodes, queues, open jobs) are read from
 	// JetStream at scrape time; every dispatcher serves the same values.
@@ -105,10 +105,11 @@ func (d *Dispatcher) Prepare(ctx context.Context) (*service.Service, error) {
 		sm.Logger = d.log
 	}
 	var are prometheus.AlreadyRegisteredError
-	if err := d.cfg.Metrics.WatchState(d.svc, sm); err != nil && !errors.As(err, &are) {
+	if err := d.cfg.Metrics.WatchState(svc, sm); err != nil && !errors.As(err, &are) {
 		return nil, fmt.Errorf("state metrics: %w", err)
 	}
-	return d.svc, nil
+	d.svc = svc
+	return svc, nil
 }
 
 // Run serves until ctx ends.

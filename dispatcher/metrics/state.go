@@ -103,9 +103,9 @@ func (m *Metrics) WatchState(r StateReader, cfg StateConfig) error {
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.d
-	for _, d := range []*prometheus.Desc{d.poolNodes, d.poolTarget, d.poolCurrent, d.poolAutoScale,
+	for _, desc := range []*prometheus.Desc{d.poolNodes, d.poolTarget, d.poolCurrent, d.poolAutoScale,
 		d.poolQueued, d.poolInFlight, d.jobTasks, d.jobResults} {
-		ch <- d
+		ch <- desc
 	}
 	c.errors.Describe(ch)
 	c.duration.Describe(ch)

@@ -72,7 +72,7 @@ func (s *Service) ReadState(ctx context.Context) (*metrics.State, error) {
 			continue
 		}
 		if p, ok := at[e.Key[:i]]; ok {
-			out.Pools[p].Nodes[e.Value.State]++
+			out.Pools[p].Nodes[cmp.Or(e.Value.State, batch.NodeUnknown)]++
 		}
 	}
 
