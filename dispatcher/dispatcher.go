@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/natch-io/natch/dispatcher/api"
@@ -40,6 +41,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics are served at /metrics; New creates them when nil.
 	Metrics *metrics.Metrics
+	// StateMetrics tunes the state gauges at /metrics (natch_pool_*,
+	// natch_job_*): how long a reading is cached and may take. Zero fields
+	// take metrics.StateConfig's defaults.
+	StateMetrics metrics.StateConfig
 	// MaxPackageSize is the largest application package a publish accepts,
 	// in bytes. Defaults to 1 GiB.
 	MaxPackageSize int64
@@ -90,9 +95,21 @@ func (d *Dispatcher) Prepare(ctx context.Context) (*service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.svc = service.New(d.nc, st, service.Config{AckWait: topo.AckWait, Logger: d.log, Metrics: d.cfg.Metrics,
+	svc := service.New(d.nc, st, service.Config{AckWait: topo.AckWait, Logger: d.log, Metrics: d.cfg.Metrics,
 		MaxPackageSize: d.cfg.MaxPackageSize, Replicas: topo.Replicas, MinRecurrence: d.cfg.MinRecurrence})
-	return d.svc, nil
+	// The state gauges (pools, nodes, queues, open jobs) are read from
+	// JetStream at scrape time; every dispatcher serves the same values.
+	// Metrics shared by two dispatchers get them once.
+	sm := d.cfg.StateMetrics
+	if sm.Logger == nil {
+		sm.Logger = d.log
+	}
+	var are prometheus.AlreadyRegisteredError
+	if err := d.cfg.Metrics.WatchState(svc, sm); err != nil && !errors.As(err, &are) {
+		return nil, fmt.Errorf("state metrics: %w", err)
+	}
+	d.svc = svc
+	return svc, nil
 }
 
 // Run serves until ctx ends.

@@ -30,6 +30,14 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string) error {
+	root := newRootCmd(getenv)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// newRootCmd builds the natch command with every subcommand; flag defaults
+// come from getenv.
+func newRootCmd(getenv func(string) string) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "natch",
 		Short:         "natch: Azure Batch's model and API on NATS JetStream",
@@ -44,6 +52,5 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		newAccountCmd(getenv),
 	)
 	root.AddCommand(clientCommands(getenv)...)
-	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	return root
 }
