@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"github.com/natch-io/natch/shared/natstest"
 )
 
 // freePort returns a port of 127.0.0.1 that was free a moment ago.
@@ -89,18 +91,7 @@ func TestNATSClusterConfig(t *testing.T) {
 		t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
 		srvs[i] = srv
 	}
-	// Ready as natstest.Cluster has it: routed, clustered, current, a meta leader.
-	require.Eventually(t, func() bool {
-		ready, leader := 0, false
-		for _, s := range srvs {
-			if s.ReadyForConnections(10*time.Millisecond) && s.NumRoutes() >= n-1 &&
-				s.JetStreamIsClustered() && s.JetStreamIsCurrent() {
-				ready++
-			}
-			leader = leader || s.JetStreamIsLeader()
-		}
-		return ready == n && leader
-	}, 30*time.Second, 20*time.Millisecond, "no JetStream cluster formed")
+	natstest.WaitCluster(t, srvs)
 
 	urls := make([]string, n)
 	for i, s := range srvs {

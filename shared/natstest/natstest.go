@@ -55,8 +55,8 @@ func Run(tb testing.TB) jetstream.JetStream {
 }
 
 // Cluster starts n embedded JetStream servers clustered with each other
-// (routes on free ports of 127.0.0.1, cluster "natstest") and waits until
-// they are routed, JetStream has a meta leader and is current on each.
+// (routes on free ports of 127.0.0.1, cluster "natstest") and waits for
+// them (WaitCluster).
 // Creating replicated streams on a busy machine takes a while: give calls
 // a deadline of their own (JetStream's default is 5 s). They shut down when
 // the test ends.
@@ -86,21 +86,31 @@ func Cluster(tb testing.TB, n int) []*server.Server {
 		tb.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
 		srvs[i] = srv
 	}
+	WaitCluster(tb, srvs)
+	return srvs
+}
+
+// WaitCluster waits up to 30 s until the servers are routed to each other,
+// JetStream is clustered and current on each, and one is the meta leader
+// and sees every server online (so replicated streams can be placed).
+func WaitCluster(tb testing.TB, srvs []*server.Server) {
+	tb.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ready, leader := 0, false
 		for _, s := range srvs {
-			if s.ReadyForConnections(10*time.Millisecond) && s.NumRoutes() >= n-1 &&
+			if s.ReadyForConnections(10*time.Millisecond) && s.NumRoutes() >= len(srvs)-1 &&
 				s.JetStreamIsClustered() && s.JetStreamIsCurrent() {
 				ready++
 			}
-			leader = leader || s.JetStreamIsLeader()
+			// The meta leader places replicas only on peers it has stats of.
+			leader = leader || (s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) == len(srvs))
 		}
-		if ready == n && leader {
-			return srvs
+		if ready == len(srvs) && leader {
+			return
 		}
 		if time.Now().After(deadline) {
-			tb.Fatal("natstest: cluster not ready")
+			tb.Fatal("natstest: no JetStream cluster formed")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
