@@ -98,6 +98,7 @@ func served(t *testing.T) map[string]*dto.MetricFamily {
 			require.Equal(c, 1.0, m.GetGauge().GetValue(), "one succeeded, one failed")
 		}
 		require.NotNil(c, fams["natch_task_retries_total"])
+		require.NotNil(c, fams["natch_tasks_completed_total"])
 	}, 10*time.Second, 50*time.Millisecond)
 	return fams
 }

@@ -80,15 +80,8 @@ func (d *Dispatcher) Prepare(ctx context.Context) (*service.Service, error) {
 	if d.svc != nil {
 		return d.svc, nil
 	}
-	topo := d.cfg.Topology
-	if topo.Replicas == 0 {
-		r, err := topology.CurrentReplicas(ctx, d.js)
-		if err != nil {
-			return nil, err
-		}
-		topo.Replicas = r
-	}
-	if err := topology.Ensure(ctx, d.js, topo); err != nil {
+	topo, err := d.ensure(ctx, d.cfg.Topology)
+	if err != nil {
 		return nil, err
 	}
 	st, err := state.Open(ctx, d.js, nil)
@@ -110,6 +103,38 @@ func (d *Dispatcher) Prepare(ctx context.Context) (*service.Service, error) {
 	}
 	d.svc = svc
 	return svc, nil
+}
+
+// ensureWait bounds how long Prepare retries a JetStream cluster that cannot
+// place natch's streams yet.
+const ensureWait = time.Minute
+
+// ensure runs topology.Ensure (with the replicas that exist, when topo
+// sets none) and returns the options it used. It retries for up to
+// ensureWait while the JetStream cluster is not ready for it: a server that
+// is still starting or away (replicas cannot be placed), a meta leader being
+// elected, a request without an answer. Any other error ends at once.
+func (d *Dispatcher) ensure(ctx context.Context, topo topology.Options) (topology.Options, error) {
+	deadline := time.Now().Add(ensureWait)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		o := topo
+		var err error
+		if o.Replicas == 0 {
+			o.Replicas, err = topology.CurrentReplicas(ctx, d.js)
+		}
+		if err == nil {
+			err = topology.Ensure(ctx, d.js, o)
+		}
+		if err == nil || !topology.ClusterNotReady(err) || time.Now().After(deadline) {
+			return o, err
+		}
+		d.log.WarnContext(ctx, "JetStream is not ready for natch's streams yet; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return o, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Run serves until ctx ends.

@@ -57,7 +57,14 @@ func openStore(t *testing.T, js jetstream.JetStream, o topology.Options) *Store 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(t, topology.Ensure(ctx, js, o))
+	// A test cluster may not place replicas at once (natch's dispatcher
+	// retries the same way).
+	err := topology.Ensure(ctx, js, o)
+	for topology.ClusterNotReady(err) && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		err = topology.Ensure(ctx, js, o)
+	}
+	require.NoError(t, err)
 	st, err := Open(ctx, js, time.Now)
 	require.NoError(t, err)
 	return st

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -325,6 +326,22 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 		}
 	}
 	return nil
+}
+
+// ClusterNotReady reports whether a JetStream error is one a cluster gives
+// while it forms or while a server is away: worth retrying for a while.
+func ClusterNotReady(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case 10005, // no suitable peers for placement
+			10008, // JetStream system temporarily unavailable
+			10009: // JetStream cluster can not handle request (no meta leader)
+			return true
+		}
+		return apiErr.Code == 503
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
 }
 
 // CurrentReplicas is the replica count of natch's existing streams (that
