@@ -49,30 +49,43 @@ func scanDuringWrites(t *testing.T, js jetstream.JetStream, o topology.Options, 
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	// Each key is written again every 20 ms (far more often than natch
-	// writes a record); a key the scan matches but the test does not
-	// check, and a key it does not match, all the time. (The first is what
-	// made the consumer's pending count drop for a moment.)
-	write := func(key string, every time.Duration) {
+	// A key the scan matches but the test does not check, and a key it
+	// does not match, are written all the time. (The first is what made
+	// the consumer's pending count drop for a moment.)
+	put := func(key string) bool {
+		_, err := st.Tasks.Put(ctx, key, &TaskRecord{Task: batch.Task{ID: "t"}})
+		if err != nil {
+			t.Error(err)
+		}
+		return err == nil
+	}
+	busy := func(key string) {
 		for {
 			select {
 			case <-stop:
 				return
-			case <-time.After(every):
+			default:
 			}
-			if _, err := st.Tasks.Put(ctx, key, &TaskRecord{Task: batch.Task{ID: "t"}}); err != nil {
-				t.Error(err)
+			if !put(key) {
 				return
 			}
 		}
 	}
-	for i := range keys {
-		wg.Go(func() { write(fmt.Sprintf("acct.job.t%d", i), 20*time.Millisecond) })
-	}
-	wg.Go(func() { write("acct.job.busy", 0) })
-	wg.Go(func() { write("other.job.t", 0) })
+	wg.Go(func() { busy("acct.job.busy") })
+	wg.Go(func() { busy("other.job.t") })
 	defer func() { close(stop); wg.Wait() }()
-	for range scans {
+	// The checked keys are each written again once while the scan and the
+	// list run, at some point of them (the scan promises to see a key that
+	// moves once or twice; a key written again and again all along it may
+	// miss).
+	for n := range scans {
+		var moves sync.WaitGroup
+		for i := range keys {
+			moves.Go(func() {
+				time.Sleep(time.Duration((n*7+i*3)%10) * 200 * time.Microsecond)
+				put(fmt.Sprintf("acct.job.t%d", i))
+			})
+		}
 		seen := map[string]bool{}
 		require.NoError(t, st.Tasks.Scan(ctx, "acct.job.*", 0, func(e Entry[TaskRecord]) bool {
 			seen[e.Key] = true
@@ -80,6 +93,7 @@ func scanDuringWrites(t *testing.T, js jetstream.JetStream, o topology.Options, 
 		}))
 		es, err := st.Tasks.List(ctx, "acct.job.*")
 		require.NoError(t, err)
+		moves.Wait()
 		listed := map[string]int{}
 		for _, e := range es {
 			listed[e.Key]++
