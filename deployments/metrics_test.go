@@ -3,10 +3,8 @@ package deployments_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,9 +22,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/natch-io/natch/dispatcher"
+	"github.com/natch-io/natch/dispatcher/dispatchertest"
 	"github.com/natch-io/natch/dispatcher/metrics"
 	"github.com/natch-io/natch/shared/auth"
-	"github.com/natch-io/natch/shared/natstest"
 	"github.com/natch-io/natch/shared/topology"
 	"github.com/natch-io/natch/worker"
 )
@@ -39,23 +37,10 @@ const account = "natch"
 // /metrics, once the state gauges show the job's results.
 func served(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	srv := natstest.Server(t)
-	nc, js := natstest.Connect(t, srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	d := dispatcher.New(nc, js, dispatcher.Config{Listener: ln,
+	r := dispatchertest.Start(t, account, dispatcher.Config{
 		Topology:     topology.Options{Memory: true, AckWait: 2 * time.Second},
 		StateMetrics: metrics.StateConfig{CacheFor: time.Nanosecond}})
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := d.Prepare(ctx)
-	require.NoError(t, err)
-	key := []byte("0123456789abcdef0123456789abcdef")
-	_, err = svc.EnsureAccount(ctx, account, func() string { return base64.StdEncoding.EncodeToString(key) })
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	base := "http://" + ln.Addr().String()
+	nc, js, base, key := r.NC, r.JS, r.URL, dispatchertest.Key
 
 	do := func(method, path string, body any) {
 		raw, err := json.Marshal(body)

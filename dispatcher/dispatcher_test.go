@@ -3,11 +3,9 @@ package dispatcher_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,9 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/natch-io/natch/dispatcher"
+	"github.com/natch-io/natch/dispatcher/dispatchertest"
 	"github.com/natch-io/natch/shared/auth"
 	"github.com/natch-io/natch/shared/batch"
-	"github.com/natch-io/natch/shared/natstest"
 	"github.com/natch-io/natch/shared/protocol"
 	"github.com/natch-io/natch/shared/topology"
 )
@@ -43,22 +41,9 @@ func setup(t *testing.T) *testBundle {
 // topology are set here).
 func setupWith(t *testing.T, cfg dispatcher.Config) *testBundle {
 	t.Helper()
-	srv := natstest.Server(t)
-	nc, js := natstest.Connect(t, srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	cfg.Listener, cfg.Topology = ln, topology.Options{AckWait: 2 * time.Second}
-	d := dispatcher.New(nc, js, cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := d.Prepare(ctx)
-	require.NoError(t, err)
-	key := []byte("0123456789abcdef0123456789abcdef")
-	_, err = svc.EnsureAccount(ctx, account, func() string { return base64.StdEncoding.EncodeToString(key) })
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	return &testBundle{url: "http://" + ln.Addr().String(), key: key, nc: nc, js: js}
+	cfg.Topology = topology.Options{AckWait: 2 * time.Second}
+	r := dispatchertest.Start(t, account, cfg)
+	return &testBundle{url: r.URL, key: dispatchertest.Key, nc: r.NC, js: r.JS}
 }
 
 func (b *testBundle) do(t *testing.T, method, path string, body any) (int, []byte) {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,31 +11,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/natch-io/natch/dispatcher"
+	"github.com/natch-io/natch/dispatcher/dispatchertest"
 	"github.com/natch-io/natch/shared/batch"
 	"github.com/natch-io/natch/shared/config"
-	"github.com/natch-io/natch/shared/natstest"
 )
 
 // setupDispatcherCLI runs a real dispatcher (embedded NATS) for the client
 // commands to talk to.
 func setupDispatcherCLI(t *testing.T) *cliBundle {
 	t.Helper()
-	srv := natstest.Server(t)
-	nc, js := natstest.Connect(t, srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	d := dispatcher.New(nc, js, dispatcher.Config{Listener: ln})
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := d.Prepare(ctx)
-	require.NoError(t, err)
-	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
-	_, err = svc.EnsureAccount(ctx, "acct", func() string { return key })
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	r := dispatchertest.Start(t, "acct", dispatcher.Config{})
+	key := base64.StdEncoding.EncodeToString(dispatchertest.Key)
 	return &cliBundle{env: map[string]string{
-		config.EnvURL:     "http://" + ln.Addr().String(),
+		config.EnvURL:     r.URL,
 		config.EnvAccount: "acct",
 		config.EnvKey:     key,
 		config.EnvConfig:  filepath.Join(t.TempDir(), "none.json"),
