@@ -55,7 +55,7 @@ func openLeases(ctx context.Context, js jetstream.JetStream, pools jetstream.Key
 		}
 		_, err = js.CreateKeyValue(ctx, kc)
 		if err == nil || errors.Is(err, jetstream.ErrBucketExists) {
-			err = topology.LeaderReads(ctx, js, LeasesBucket)
+			err = topology.LeaderReads(ctx, js, "KV_"+LeasesBucket)
 		}
 		if err == nil {
 			kv, err = js.KeyValue(ctx, LeasesBucket)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natch-io/natch/shared/topology"
 )
 
 // ObjectStore is a Container kept in a NATS JetStream object store bucket:
@@ -61,6 +63,13 @@ func (s *ObjectStore) Create(ctx context.Context) error {
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.cfg.Replicas,
 	})
+	if s.cfg.Replicas > 1 && (err == nil || errors.Is(err, jetstream.ErrBucketExists)) {
+		// Read what was just written, from any server (see LeaderReads).
+		err = topology.LeaderReads(ctx, s.js, "OBJ_"+s.bucket)
+		if err == nil {
+			err = jetstream.ErrBucketExists // bind afresh below
+		}
+	}
 	if errors.Is(err, jetstream.ErrBucketExists) {
 		obs, err = s.js.ObjectStore(ctx, s.bucket)
 	}

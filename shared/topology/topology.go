@@ -380,21 +380,23 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, bc jetstream.KeyV
 	if err != nil {
 		return fmt.Errorf("ensure bucket %s: %w", bc.Bucket, err)
 	}
-	return LeaderReads(ctx, js, bc.Bucket)
+	return LeaderReads(ctx, js, "KV_"+bc.Bucket)
 }
 
-// LeaderReads makes a replicated bucket answer reads from its stream
-// leader only, so that a read sees every write acknowledged before it.
-// Direct gets (nats.go's default for buckets) are answered by any replica,
-// and a follower may not have applied a write yet: on a busy three-server
-// cluster about one read in twenty right after a write missed it (an API
-// "add, then get" answered "not found"). A bucket with one replica keeps
-// direct gets. Creating or updating a bucket with nats.go turns direct gets
-// (back) on, so call this after each.
-func LeaderReads(ctx context.Context, js jetstream.JetStream, bucket string) error {
-	st, err := js.Stream(ctx, "KV_"+bucket)
+// LeaderReads makes a replicated stream (a KV bucket's KV_<bucket>, an
+// object store's OBJ_<bucket>) answer reads from its leader only, so that
+// a read sees every write acknowledged before it. Direct gets (nats.go's
+// default for buckets) are answered by any replica, and a follower may not
+// have applied a write yet: on a busy three-server cluster about one read in
+// twenty right after a write missed it (an API "add, then get" answered
+// "not found"). A stream with one replica keeps direct gets. Creating or
+// updating a bucket with nats.go turns direct gets (back) on, so call this
+// after each, and bind the bucket afresh afterwards (a handle keeps the
+// setting it was bound with).
+func LeaderReads(ctx context.Context, js jetstream.JetStream, stream string) error {
+	st, err := js.Stream(ctx, stream)
 	if err != nil {
-		return fmt.Errorf("bucket %s: %w", bucket, err)
+		return fmt.Errorf("stream %s: %w", stream, err)
 	}
 	cfg := st.CachedInfo().Config
 	if cfg.Replicas <= 1 || !cfg.AllowDirect {
@@ -402,7 +404,7 @@ func LeaderReads(ctx context.Context, js jetstream.JetStream, bucket string) err
 	}
 	cfg.AllowDirect = false
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("bucket %s: leader reads: %w", bucket, err)
+		return fmt.Errorf("stream %s: leader reads: %w", stream, err)
 	}
 	return nil
 }
