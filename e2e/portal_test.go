@@ -24,7 +24,8 @@ const portalTimeout = 2 * time.Minute
 
 // TestPortal drives the web portal in Debian's Chromium (playwright-core,
 // e2e/portal/portal.test.mjs) against a real natch up: sign-in, pools,
-// jobs, tasks and their output, autoscale, resize, terminate. CI installs
+// jobs, tasks and their output, autoscale, resize, node operations
+// (scheduling, reboot, remove), terminate. CI installs
 // Chromium (scripts/test-deps.sh), so a missing browser fails the test.
 func TestPortal(t *testing.T) {
 	t.Parallel()

@@ -1,5 +1,6 @@
-// Pools: the list with a create form, and a pool's page with its nodes,
-// resize, autoscale (enable, evaluate, disable) and delete.
+// Pools: the list with a create form, and a pool's page with its nodes
+// (disable or enable scheduling, reboot, remove), resize, autoscale
+// (enable, evaluate, disable) and delete.
 import { path } from './api.js';
 import {
   h, badge, table, section, replace, time, dash, props, form, field, action, alertBox,
@@ -41,7 +42,7 @@ export function poolDetail(ctx, id) {
   const c = ctx.client;
   const p = path`/pools/${id}`;
   const info = h('div', { 'data-testid': 'pool-props' });
-  const nodes = h('div', { 'data-testid': 'pool-nodes' });
+  const nodes = h('div', { 'data-testid': 'pool-nodes', class: 'table-scroll' });
   const actionsBox = alertBox();
 
   const resize = form('Resize', [
@@ -99,6 +100,34 @@ export function poolDetail(ctx, id) {
     section('Nodes', nodes),
     h('div', { class: 'grid2' }, resize, autoscale));
 
+  // nodeActions are a node's buttons; errors and notices go to the page's
+  // alert box (above the table, so a refresh keeps them). After a change
+  // the page refreshes through ctx.kick, which waits for a refresh under
+  // way (whose read may predate the change) and then reads again, so an
+  // older read never paints over the new state.
+  function nodeActions(n) {
+    const np = path`/pools/${id}/nodes/${n.id}`;
+    const done = (text) => { showNotice(actionsBox, text); ctx.kick(); };
+    return h('div', { class: 'row-actions' },
+      n.schedulingState === 'disabled'
+        ? action('Enable scheduling', async () => {
+          await c.post(`${np}/enablescheduling`);
+          done(`Node ${n.id}: scheduling enabled.`);
+        }, actionsBox)
+        : action('Disable scheduling', async () => {
+          await c.post(`${np}/disablescheduling`, { nodeDisableSchedulingOption: 'requeue' });
+          done(`Node ${n.id}: scheduling disabled.`);
+        }, actionsBox),
+      action('Reboot', async () => {
+        await c.post(`${np}/reboot`, { nodeRebootOption: 'requeue' });
+        done(`Node ${n.id}: reboot requested.`);
+      }, actionsBox, { confirmText: `Reboot node ${n.id}? Its running tasks are requeued.` }),
+      action('Remove', async () => {
+        await c.post(`${p}/removenodes`, { nodeList: [n.id], nodeDeallocationOption: 'requeue' });
+        done(`Node ${n.id}: removal requested; the pool's target drops by one.`);
+      }, actionsBox, { confirmText: `Remove node ${n.id} from pool ${id}? Its running tasks are requeued and the pool's target drops by one.`, cls: 'danger' }));
+  }
+
   async function refresh() {
     const [pool, nl] = await Promise.all([c.get(p), c.list(`${p}/nodes`, {}, 10)]);
     if (!prefilled) { // the resize form starts from the current targets, once
@@ -124,7 +153,7 @@ export function poolDetail(ctx, id) {
       ['Allocation changed', time(pool.allocationStateTransitionTime)],
     ]));
     replace(nodes, table([
-      { title: 'Node', cell: (n) => h('code', {}, n.id) },
+      { title: 'Node', cell: (n) => h('code', {}, breakable(n.id)) },
       { title: 'State', cell: (n) => badge(n.state) },
       { title: 'Scheduling', cell: (n) => dash(n.schedulingState) },
       { title: 'Running tasks', cell: (n) => String(n.runningTasksCount ?? 0), class: 'num' },
@@ -133,9 +162,18 @@ export function poolDetail(ctx, id) {
       { title: 'Dedicated', cell: (n) => (n.isDedicated ? 'yes' : 'low priority') },
       { title: 'IP address', cell: (n) => dash(n.ipAddress) },
       { title: 'Since', cell: (n) => time(n.stateTransitionTime) },
-    ], nl.items, 'No nodes (yet). Nodes appear as the pool resizes.', { 'data-testid': 'nodes-table' }));
+      { title: '', cell: (n) => nodeActions(n), class: 'node-actions' },
+    ], nl.items, 'No nodes (yet). Nodes appear as the pool resizes.', { 'data-testid': 'nodes-table', class: 'nodes' }));
   }
   return { el, refresh, title: `Pool ${id}` };
+}
+
+/**
+ * breakable returns an id as text nodes with a line-break opportunity (wbr)
+ * after each _ or -, so a long node id can wrap there in a narrow table.
+ */
+function breakable(id) {
+  return String(id ?? '').split(/(?<=[_-])/).flatMap((part, i) => (i ? [h('wbr'), part] : [part]));
 }
 
 /** autoScaleRun shows an autoscale run: its results, or its error. */
