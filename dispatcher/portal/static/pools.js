@@ -57,7 +57,7 @@ export function poolDetail(ctx, id) {
       nodeDeallocationOption: v.nodeDeallocationOption,
     });
     showNotice(box, 'Resize requested.');
-    await refresh();
+    ctx.kick();
   }, { resetOnSuccess: false, cls: 'resize-pool' });
 
   let prefilled = false;
@@ -78,12 +78,12 @@ export function poolDetail(ctx, id) {
       action('Enable autoscale', async (box) => {
         await c.post(`${p}/enableautoscale`, { autoScaleFormula: formula.value, autoScaleEvaluationInterval: interval.value.trim() || undefined });
         showNotice(box, 'Autoscale enabled.');
-        await refresh();
+        ctx.kick();
       }, autoscaleBox, { cls: 'primary' }),
       action('Disable autoscale', async (box) => {
         await c.post(`${p}/disableautoscale`);
         showNotice(box, 'Autoscale disabled.');
-        await refresh();
+        ctx.kick();
       }, autoscaleBox)),
     autoscaleBox, evalResult);
 
