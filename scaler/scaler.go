@@ -389,25 +389,23 @@ func (s *Scaler) reconcile(ctx context.Context, ps *poolState) {
 	log := s.log.With("account", ps.account, "pool", ps.pool)
 	s.autoscale(ctx, log, ps, now)
 	s.adopt(ctx, log, ps)
-	nodes := make([]Node, 0, len(ps.nodes)+len(ps.pending))
-	for _, e := range ps.nodes {
-		if p, ok := ps.pending[e.rec.ID]; ok { // registered
-			delete(ps.pending, e.rec.ID)
-			if !p.stopping {
-				ps.failures, ps.nextStart = 0, time.Time{}
-			}
-		}
-		nodes = append(nodes, Node{ID: e.rec.ID, Record: &e.rec, Alive: s.prov.Alive(e.rec.ID), Preempted: s.preempted(e.rec.ID)})
-	}
-	for id, p := range ps.pending {
-		nodes = append(nodes, Node{ID: id, Dedicated: p.dedicated, StartedAt: p.started, Stopping: p.stopping,
-			Alive: s.prov.Alive(id)})
-	}
+	nodes := s.nodeViews(ps)
 	if ps.rec == nil && len(nodes) == 0 {
 		delete(s.state, ps.key)
 		return
 	}
 	plan := Decide(ps.rec, nodes, s.policy, now)
+	if s.choosesLeavers(ps, plan) {
+		if !s.refreshNodes(ctx, log, ps) {
+			return // the next round decides
+		}
+		// removeNodes marks the nodes it names before it lowers the
+		// target, but the two reach this scaler through different
+		// watchers: a lower target seen first would make it pick a node
+		// of its own as well. Its choice stands only on fresh records.
+		nodes = s.nodeViews(ps)
+		plan = Decide(ps.rec, nodes, s.policy, now)
+	}
 
 	for _, id := range plan.Failed {
 		log.WarnContext(ctx, "node failed to start: it exited or did not register in time",
@@ -456,6 +454,58 @@ func (s *Scaler) reconcile(ctx context.Context, ps *poolState) {
 		return
 	}
 	s.updatePool(ctx, log, ps, plan)
+}
+
+// nodeViews is what Decide knows of a pool's nodes: the registered ones
+// (a registered node is no longer a pending start) and the pending starts.
+func (s *Scaler) nodeViews(ps *poolState) []Node {
+	nodes := make([]Node, 0, len(ps.nodes)+len(ps.pending))
+	for _, e := range ps.nodes {
+		if p, ok := ps.pending[e.rec.ID]; ok { // registered
+			delete(ps.pending, e.rec.ID)
+			if !p.stopping {
+				ps.failures, ps.nextStart = 0, time.Time{}
+			}
+		}
+		nodes = append(nodes, Node{ID: e.rec.ID, Record: &e.rec, Alive: s.prov.Alive(e.rec.ID), Preempted: s.preempted(e.rec.ID)})
+	}
+	for id, p := range ps.pending {
+		nodes = append(nodes, Node{ID: id, Dedicated: p.dedicated, StartedAt: p.started, Stopping: p.stopping,
+			Alive: s.prov.Alive(id)})
+	}
+	return nodes
+}
+
+// choosesLeavers reports whether a plan sends away a node that no
+// removeNodes named: a scale-in choice of the scaler's own.
+func (s *Scaler) choosesLeavers(ps *poolState, plan Plan) bool {
+	for _, id := range plan.Leave {
+		if e, ok := ps.nodes[batch.Key(id)]; ok && e.rec.RemoveOption == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// refreshNodes reads a pool's known node records from the bucket, so that
+// a change not yet delivered by the watcher counts. It reports whether it
+// read them all.
+func (s *Scaler) refreshNodes(ctx context.Context, log *slog.Logger, ps *poolState) bool {
+	rctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	for id := range ps.nodes {
+		e, err := s.nodes.Get(rctx, topology.NodeKey(ps.account, ps.pool, id))
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			delete(ps.nodes, id)
+		case err != nil:
+			log.WarnContext(ctx, "read node record", "node_id", id, "err", err)
+			return false
+		default:
+			s.applyNode(e)
+		}
+	}
+	return true
 }
 
 // adopt matches the nodes registered since the last round with the pool's
