@@ -43,7 +43,7 @@ func (s *Server) appList(ctx context.Context, r *request) (*response, error) {
 		if err != nil {
 			return nil, err
 		}
-		items = append(items, listed{lower(a.ID), b})
+		items = append(items, listed{token: lower(a.ID), json: b})
 	}
 	return s.page(r, "applications", []string{"id", "displayName"}, sliceSource(items))
 }

@@ -328,7 +328,7 @@ func (s *Server) fileList(ctx context.Context, r *request) (*response, error) {
 			IsDirectory: fi.IsDirectory, Properties: nodeFileProps{CreationTime: batch.Time{Time: fi.CreationTime},
 				LastModified: batch.Time{Time: fi.ModTime}, ContentLength: fi.Size, ContentType: "application/octet-stream", FileMode: fi.Mode}}
 		b, _ := json.Marshal(f)
-		items = append(items, listed{fi.Name, b})
+		items = append(items, listed{token: fi.Name, json: b})
 	}
 	return s.page(r, "files", []string{"name"}, sliceSource(items))
 }

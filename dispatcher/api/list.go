@@ -30,10 +30,13 @@ var (
 )
 
 // listed is one entity of a list: its continuation token (what $skiptoken
-// carries to resume after it) and its JSON.
+// carries to resume after it) and its JSON, and for a list read by a scan
+// its id: a scan may yield an entity written again while it ran twice, and
+// a page shows it once (where it first came, with its newest JSON).
 type listed struct {
 	token string
 	json  []byte
+	id    string
 }
 
 // source yields a list's entities in order, starting after the token
@@ -93,7 +96,8 @@ func (s *Server) page(r *request, set string, filterable []string, src source) (
 	meta, _ := json.Marshal(r.base + "/$metadata#" + set)
 	buf.Write(meta)
 	buf.WriteString(`,"value":[`)
-	n := 0
+	var items [][]byte     // the page's entities
+	at := map[string]int{} // entity id → index in items
 	last := ""
 	more := false
 	var ferr error
@@ -118,15 +122,18 @@ func (s *Server) page(r *request, set string, filterable []string, src source) (
 				}
 			}
 		}
-		if n == limit {
+		if i, ok := at[it.id]; ok && it.id != "" {
+			items[i], last = b, it.token // seen again: its newest state, where it first came
+			return true
+		}
+		if len(items) == limit {
 			more = true
 			return false
 		}
-		if n > 0 {
-			buf.WriteByte(',')
+		if it.id != "" {
+			at[it.id] = len(items)
 		}
-		buf.Write(b)
-		n++
+		items = append(items, b)
 		last = it.token
 		return true
 	})
@@ -136,6 +143,7 @@ func (s *Server) page(r *request, set string, filterable []string, src source) (
 	if err != nil {
 		return nil, err
 	}
+	buf.Write(bytes.Join(items, []byte{','}))
 	buf.WriteByte(']')
 	if more {
 		next := url.Values{}

@@ -177,7 +177,7 @@ func (s *Server) poolUsageMetrics(ctx context.Context, r *request) (*response, e
 		if err != nil {
 			return nil, err
 		}
-		items = append(items, listed{lower(m.PoolID) + "|" + m.StartTime.UTC().Format(time.RFC3339), b})
+		items = append(items, listed{token: lower(m.PoolID) + "|" + m.StartTime.UTC().Format(time.RFC3339), json: b})
 	}
 	return s.page(r, "poolusagemetrics", []string{"poolId", "startTime", "endTime", "vmSize", "totalCoreHours"}, sliceSource(items))
 }
@@ -216,7 +216,7 @@ func (s *Server) supportedImages(_ context.Context, r *request) (*response, erro
 		if err != nil {
 			return nil, err
 		}
-		items = append(items, listed{im.NodeAgentSKUID, b})
+		items = append(items, listed{token: im.NodeAgentSKUID, json: b})
 	}
 	return s.page(r, "supportedimages", []string{"nodeAgentSKUId", "osType", "verificationType",
 		"imageReference/publisher", "imageReference/offer", "imageReference/sku", "imageReference/version"}, sliceSource(items))

@@ -170,7 +170,7 @@ func (s *Server) poolList(ctx context.Context, r *request) (*response, error) {
 		if err != nil {
 			return nil, err
 		}
-		items = append(items, listed{lower(p.ID), b})
+		items = append(items, listed{token: lower(p.ID), json: b})
 	}
 	return s.page(r, "pools", poolFilterable, sliceSource(items))
 }
@@ -272,7 +272,7 @@ func (s *Server) nodeList(ctx context.Context, r *request) (*response, error) {
 		if err != nil {
 			return nil, err
 		}
-		items = append(items, listed{lower(n.ID), b})
+		items = append(items, listed{token: lower(n.ID), json: b})
 	}
 	return s.page(r, "nodes", nodeFilterable, sliceSource(items))
 }
@@ -326,7 +326,7 @@ func (s *Server) nodeCounts(ctx context.Context, r *request) (*response, error) 
 			m["total"]++
 		}
 		b, _ := json.Marshal(c)
-		items = append(items, listed{lower(p.ID), b})
+		items = append(items, listed{token: lower(p.ID), json: b})
 	}
 	return s.page(r, "poolnodecounts", []string{"poolId"}, sliceSource(items))
 }
@@ -398,7 +398,7 @@ func (s *Server) jobList(ctx context.Context, r *request) (*response, error) {
 			if err != nil {
 				return false, err
 			}
-			return yield(listed{strconv.FormatUint(rev, 10), b}), nil
+			return yield(listed{token: strconv.FormatUint(rev, 10), json: b, id: lower(j.ID)}), nil
 		})
 	})
 }
@@ -556,7 +556,7 @@ func (s *Server) taskList(ctx context.Context, r *request) (*response, error) {
 			if err != nil {
 				return false, err
 			}
-			return yield(listed{strconv.FormatUint(rev, 10), b}), nil
+			return yield(listed{token: strconv.FormatUint(rev, 10), json: b, id: lower(t.ID)}), nil
 		})
 	})
 }

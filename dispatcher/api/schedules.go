@@ -43,7 +43,7 @@ func (s *Server) jobListFromSchedule(ctx context.Context, r *request) (*response
 			if err != nil {
 				return false, err
 			}
-			return yield(listed{strconv.FormatUint(n, 10), b}), nil
+			return yield(listed{token: strconv.FormatUint(n, 10), json: b}), nil
 		})
 	})
 }
@@ -99,7 +99,7 @@ func (s *Server) scheduleList(ctx context.Context, r *request) (*response, error
 			if err != nil {
 				return false, err
 			}
-			return yield(listed{strconv.FormatUint(rev, 10), b}), nil
+			return yield(listed{token: strconv.FormatUint(rev, 10), json: b, id: lower(js.ID)}), nil
 		})
 	})
 }
