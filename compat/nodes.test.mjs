@@ -274,7 +274,11 @@ describe("compute nodes", () => {
     // Local nodes start in milliseconds: the stop may find all of them up.
     assert.ok(p.targetDedicatedNodes >= 2 && p.targetDedicatedNodes <= 4, `target ${p.targetDedicatedNodes}`);
     assert.equal(p.targetDedicatedNodes, p.currentDedicatedNodes);
-    assert.ok(p.resizeErrors?.some((e) => e.code === "ResizeStopped"), JSON.stringify(p.resizeErrors));
+    // ResizeStopped says the stop cut a resize short; a resize that was
+    // done (all 4 up) before the stop came left nothing to stop.
+    if (p.targetDedicatedNodes < 4) {
+      assert.ok(p.resizeErrors?.some((e) => e.code === "ResizeStopped"), JSON.stringify(p.resizeErrors));
+    }
     // What the stop left starting is gone; the pool settles at its target.
     await waitFor("pool nodes at target", async () => {
       const nodes = await client.computeNode.list(pool);
