@@ -17,11 +17,11 @@ import (
 )
 
 // metricNodeStates are the node states natch_pool_nodes reports for every
-// pool, zero included: those of listPoolNodeCounts.
+// pool, zero included: those GET /nodecounts reports.
 func metricNodeStates() []string {
 	return []string{batch.NodeCreating, batch.NodeStarting, batch.NodeWaitingForStartTask, batch.NodeStartTaskFailed,
 		batch.NodeIdle, batch.NodeRunning, batch.NodeOffline, batch.NodeLeaving, batch.NodeUnusable, batch.NodeUnknown,
-		batch.NodePreempted, "rebooting", "reimaging"}
+		batch.NodePreempted, NodeRebooting, NodeReimaging}
 }
 
 // ReadState implements metrics.StateReader for the state gauges at

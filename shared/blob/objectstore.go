@@ -63,14 +63,15 @@ func (s *ObjectStore) Create(ctx context.Context) error {
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.cfg.Replicas,
 	})
-	if s.cfg.Replicas > 1 && (err == nil || errors.Is(err, jetstream.ErrBucketExists)) {
-		// Read what was just written, from any server (see LeaderReads).
-		err = topology.LeaderReads(ctx, s.js, "OBJ_"+s.bucket)
-		if err == nil {
-			err = jetstream.ErrBucketExists // bind afresh below
-		}
-	}
 	if errors.Is(err, jetstream.ErrBucketExists) {
+		obs, err = nil, nil
+	}
+	if err == nil && s.cfg.Replicas > 1 {
+		// Read what was just written, from any server (see LeaderReads);
+		// a handle keeps the setting it was bound with: bind afresh.
+		obs, err = nil, topology.LeaderReads(ctx, s.js, "OBJ_"+s.bucket)
+	}
+	if err == nil && obs == nil {
 		obs, err = s.js.ObjectStore(ctx, s.bucket)
 	}
 	if err != nil {
