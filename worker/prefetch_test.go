@@ -170,12 +170,14 @@ func prefetched(t *testing.T, b *testBundle) (*node, []string, []string) {
 	for _, w := range []string{"w0", "w1", "w2"} {
 		b.event(t, protocol.EventCompleted, w)
 	}
-	// The blockers take both slots; the tiny task behind them tells the
+	// The blockers take both slots (for 4 s: long enough that a busy
+	// machine does not free a slot before the test acts); the tiny task
+	// behind them tells the
 	// node that the pool has a backlog, so its next request asks for four
 	// more, and that request brings the other tiny tasks when they come.
 	blockers := []string{"b0", "b1"}
 	tiny := []string{"q0", "q1", "q2", "q3"}
-	b.publishAsync(t, task("b0", "sleep 2"), task("b1", "sleep 2"), task("q0", "true"))
+	b.publishAsync(t, task("b0", "sleep 4"), task("b1", "sleep 4"), task("q0", "true"))
 	b.event(t, protocol.EventRunning, "b0")
 	b.event(t, protocol.EventRunning, "b1")
 	b.publishAsync(t, task("q1", "true"), task("q2", "true"), task("q3", "true"))
